@@ -1,0 +1,1 @@
+"""Shared helpers of the unlearning study: data, models, methods, training, metrics, reports."""
