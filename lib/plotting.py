@@ -1,0 +1,766 @@
+"""House style and one function per figure type; every function returns a matplotlib Figure.
+
+Functions only draw: they never save files (that is `lib.reporting.Report.figure`) and never
+compute metrics (they take tidy DataFrames or arrays of numbers already computed). Where several
+rows share a category (seeds), bars and lines show the mean with a spread, which is a display
+choice, not a metric.
+
+Figures are built with `matplotlib.figure.Figure` directly rather than `pyplot`, so nothing is
+registered in pyplot's global figure list: no memory leak over a long notebook, no duplicate
+display by the inline backend, and it works on headless machines without choosing a backend.
+
+Log axes cannot show zeros or negative values. They are clipped to a floor (by default one
+decade below the smallest positive value) and the axis label says so; NaN values are left out and
+the figure says how many.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from cycler import cycler
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
+
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with all common colour-vision
+# deficiencies. Ordered so the first few are the most distinct; yellow last (poor on white).
+OKABE_ITO: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+)
+# Paul Tol's "muted" scheme, also colour-blind safe, for studies with more than six methods.
+_EXTRA: tuple[str, ...] = (
+    "#332288",
+    "#117733",
+    "#882255",
+    "#44AA99",
+    "#999933",
+    "#AA4499",
+    "#88CCEE",
+    "#DDCC77",
+)
+# Yellow goes last: it is the hardest to see on white.
+PALETTE: tuple[str, ...] = OKABE_ITO[:-1] + _EXTRA + OKABE_ITO[-1:]
+# Reference rows (the model before unlearning, the retrained oracle) are drawn in neutral tones
+# so that the eye reads them as baselines, not as competitors.
+REFERENCE_COLORS: tuple[str, ...] = ("#000000", "#7F7F7F", "#B5B5B5")
+DEFAULT_REFERENCES: tuple[str, ...] = ("target", "retrain")
+
+STYLE: dict[str, Any] = {
+    "figure.figsize": (6.4, 4.0),
+    "figure.dpi": 100,
+    "figure.constrained_layout.use": True,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "axes.prop_cycle": cycler(color=list(OKABE_ITO)),
+    "grid.alpha": 0.35,
+    "grid.linewidth": 0.6,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "lines.linewidth": 1.8,
+    "lines.markersize": 5,
+    "image.cmap": "cividis",
+    "pdf.fonttype": 42,  # TrueType in PDFs: text stays selectable and editable
+}
+
+
+@contextlib.contextmanager
+def use_style() -> Iterator[None]:
+    """Apply the house style inside a `with` block and restore the previous rcParams after.
+
+    Every plotting function already uses it; call it yourself only for ad-hoc figures.
+    """
+    with mpl.rc_context(STYLE):
+        yield
+
+
+def _enable_notebook_display() -> None:
+    """Let IPython show a bare `Figure` (returned as a cell's value) as a PNG image.
+
+    The inline backend registers this only once pyplot has been imported and has picked its
+    backend; figures built without pyplot would otherwise display as `<Figure size ...>`.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:
+        png.for_type(Figure, functools.partial(print_figure, fmt="png", bbox_inches="tight"))
+
+
+_enable_notebook_display()
+
+
+def _styled(func: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Build the figure under the house style and resolve its layout before leaving the style."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+        with use_style():
+            fig = func(*args, **kwargs)
+            # Tick labels are created lazily at the first draw; drawing once here makes them
+            # (and later copies of them) take the house fonts even when saved outside the style.
+            fig.draw_without_rendering()
+        return fig
+
+    return wrapper
+
+
+def method_colors(
+    methods: Iterable[str], reference: Sequence[str] = DEFAULT_REFERENCES
+) -> dict[str, str]:
+    """Map each name to a colour that stays the same across figures of the study.
+
+    A name's colour depends on the name (a hash picks its preferred palette slot), not on its
+    position in the list, so `npo` keeps its colour when another figure shows fewer methods.
+    Two names that want the same slot are resolved in sorted order (so within one set of names
+    the result never depends on their order). Names in `reference` get neutral greys.
+    """
+    names = list(dict.fromkeys(str(m) for m in methods))
+    colors: dict[str, str] = {}
+    refs = [n for n in names if n in reference]
+    for name in refs:
+        colors[name] = REFERENCE_COLORS[list(reference).index(name) % len(REFERENCE_COLORS)]
+    # Preferred slots are among the six strongest Okabe-Ito colours (not yellow); only when
+    # those are taken do names spill over, in sorted order, into the rest of the palette.
+    primary = len(OKABE_ITO) - 1
+    used: set[int] = set()
+    for name in sorted(n for n in names if n not in colors):
+        slot = zlib.crc32(name.encode()) % primary
+        if len(used) >= len(PALETTE):
+            pass  # more names than colours: reuse the preferred slot
+        elif len(used & set(range(primary))) < primary:
+            while slot in used:
+                slot = (slot + 1) % primary
+        else:
+            slot = min(set(range(len(PALETTE))) - used)
+        used.add(slot)
+        colors[name] = PALETTE[slot]
+    return {n: colors[n] for n in names}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_columns(df: pd.DataFrame, columns: Iterable[str | None]) -> None:
+    missing = [c for c in columns if c is not None and c not in df.columns]
+    if missing:
+        raise KeyError(f"columns {missing} not in the DataFrame; available: {list(df.columns)}")
+
+
+def _pretty(name: str) -> str:
+    return str(name).replace("_", " ")
+
+
+def _log_clip(values: np.ndarray, floor: float | None) -> tuple[np.ndarray, float, int]:
+    """Raise values below `floor` (zeros, negatives) to it for a log axis; NaN stays NaN.
+
+    Returns the clipped values, the floor used and how many values were below it. With
+    `floor=None` the floor is one decade below the smallest positive value (1e-300 if none),
+    so that clipped points sit just below the data instead of hundreds of decades away.
+    """
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    if floor is None:
+        positive = finite[finite > 0]
+        floor = float(positive.min()) / 10 if positive.size else 1e-300
+    if floor <= 0:
+        raise ValueError(f"floor for a log axis must be positive, got {floor}")
+    mask = np.isfinite(values) & (values < floor)
+    clipped = np.where(mask, floor, values)
+    n_clipped = int(mask.sum())
+    return clipped, floor, n_clipped
+
+
+def _log_label(label: str, floor: float, n_clipped: int) -> str:
+    if n_clipped:
+        # A second line keeps the axis label short enough to fit beside the axis.
+        return f"{label} (log)\n{n_clipped} value(s) < {floor:.0e} drawn at {floor:.0e}"
+    return f"{label} (log)"
+
+
+def _note(ax: Any, text: str) -> None:
+    """Write a small grey note in the lower right corner of `ax` (e.g. NaN rows left out)."""
+    ax.text(
+        0.99,
+        0.01,
+        text,
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        color="#555555",
+    )
+
+
+def _categories(series: pd.Series) -> list[Any]:
+    """Unique values in order of first appearance (the order the notebook built them in)."""
+    return list(dict.fromkeys(series.tolist()))
+
+
+def _fmt(value: float) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.2e}"
+    return f"{value:.3g}"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+@_styled
+def tradeoff_scatter(
+    df: pd.DataFrame,
+    x: str = "model_utility",
+    y: str = "forget_quality",
+    label: str = "method",
+    *,
+    logy: bool = True,
+    reference_rows: Sequence[str] = DEFAULT_REFERENCES,
+    threshold: float | None = 0.05,
+    floor: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Scatter one point per row, coloured and annotated by `label`.
+
+    Rows whose label is in `reference_rows` (e.g. the model before unlearning and the retrained
+    oracle) are drawn as large neutral stars. Several rows per label (seeds) are all drawn and
+    the label is written once at their median. `threshold` draws a dashed horizontal line (the
+    usual 0.05 significance level of forget quality); None draws none.
+    """
+    _check_columns(df, [x, y, label])
+    data = df[[label, x, y]].copy()
+    data[x] = pd.to_numeric(data[x], errors="coerce")
+    data[y] = pd.to_numeric(data[y], errors="coerce")
+    # ±inf cannot be placed on an axis either; treat it like NaN.
+    missing = data[~np.isfinite(data[[x, y]].to_numpy(dtype=float)).all(axis=1)]
+    data = data.drop(index=missing.index)
+    if len(missing):
+        logger.warning("tradeoff_scatter: %d row(s) with NaN not shown", len(missing))
+    ylabel = _pretty(y)
+    if logy:
+        clipped, used_floor, n_clipped = _log_clip(data[y].to_numpy(), floor)
+        data[y] = clipped
+        ylabel = _log_label(ylabel, used_floor, n_clipped)
+
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    colors = method_colors(data[label], reference=reference_rows)
+    for name in _categories(data[label]):
+        group = data[data[label] == name]
+        is_ref = name in reference_rows
+        ax.scatter(
+            group[x],
+            group[y],
+            s=170 if is_ref else 55,
+            marker="*" if is_ref else "o",
+            color=colors[str(name)],
+            edgecolors="white",
+            linewidths=0.6,
+            zorder=3,
+            label=str(name),
+        )
+        ax.annotate(
+            str(name),
+            (float(group[x].median()), float(group[y].median())),
+            xytext=(6, 5),
+            textcoords="offset points",
+            fontsize=9,
+            fontweight="bold" if is_ref else "normal",
+            color=colors[str(name)],
+        )
+    if threshold is not None:
+        ax.axhline(threshold, color="#555555", linestyle="--", linewidth=1, zorder=1)
+        ax.annotate(
+            f"{_pretty(y)} = {threshold:g}",
+            (1.0, threshold),
+            xycoords=("axes fraction", "data"),
+            xytext=(-2, 3),
+            textcoords="offset points",
+            ha="right",
+            fontsize=8,
+            color="#555555",
+        )
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(_pretty(x))
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if len(missing):
+        _note(
+            ax, f"{len(missing)} row(s) with NaN not shown: {', '.join(map(str, missing[label]))}"
+        )
+    return fig
+
+
+@_styled
+def radar(
+    df: pd.DataFrame,
+    criteria: list[str],
+    label: str = "method",
+    *,
+    ncols: int = 4,
+    title: str | None = None,
+) -> Figure:
+    """Draw one radar (polar) panel per label over `criteria`, values in [0, 1], higher = better.
+
+    Several rows per label are averaged. Values outside [0, 1] are clipped (with a warning);
+    a NaN criterion is drawn at 0 and marked "n/a" in that panel.
+    """
+    if len(criteria) < 3:
+        raise ValueError(f"a radar chart needs at least 3 criteria, got {criteria}")
+    _check_columns(df, [label, *criteria])
+    values = df[[label, *criteria]].copy()
+    for c in criteria:
+        values[c] = pd.to_numeric(values[c], errors="coerce")
+    means = values.groupby(label, sort=False)[criteria].mean()
+    finite = means.to_numpy()[np.isfinite(means.to_numpy())]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        logger.warning("radar: values outside [0, 1] are clipped to the unit range")
+
+    n = len(means)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(2.9 * ncols, 2.9 * nrows + (0.3 if title else 0)), layout="constrained")
+    angles = np.linspace(0, 2 * np.pi, len(criteria), endpoint=False)
+    closed = np.append(angles, angles[0])
+    colors = method_colors(means.index)
+    for i, (name, row) in enumerate(means.iterrows()):
+        ax = fig.add_subplot(nrows, ncols, i + 1, projection="polar")
+        raw = row.to_numpy(dtype=float)
+        vals = np.clip(np.nan_to_num(raw, nan=0.0), 0.0, 1.0)
+        color = colors[str(name)]
+        ax.plot(closed, np.append(vals, vals[0]), color=color, linewidth=1.6)
+        ax.fill(closed, np.append(vals, vals[0]), color=color, alpha=0.25)
+        ax.set_ylim(0, 1)
+        ax.set_yticks([0.25, 0.5, 0.75, 1.0])
+        ax.set_yticklabels([], fontsize=7)
+        ax.set_xticks(angles)
+        ax.set_xticklabels(
+            [
+                _pretty(c) + ("\n(n/a)" if np.isnan(v) else "")
+                for c, v in zip(criteria, raw, strict=True)
+            ],
+            fontsize=8,
+        )
+        ax.set_title(str(name), color=color, pad=12)
+    if title:
+        fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+@_styled
+def roc_curves(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]],
+    *,
+    logx: bool = False,
+    floor: float = 1e-4,
+    title: str | None = None,
+) -> Figure:
+    """Plot ROC curves (false positive rate, true positive rate, AUC) by name, with the diagonal.
+
+    `logx=True` shows the low false-positive region that membership-inference papers report;
+    false positive rates of zero are then drawn at `floor`.
+    """
+    fig = Figure(figsize=(4.8, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    colors = method_colors(curves.keys())
+    n_clipped = 0
+    for name, (fpr, tpr, auc) in curves.items():
+        fpr = np.asarray(fpr, dtype=float)
+        tpr = np.asarray(tpr, dtype=float)
+        if fpr.shape != tpr.shape:
+            raise ValueError(f"{name}: fpr and tpr differ in shape: {fpr.shape} vs {tpr.shape}")
+        if logx:
+            n_clipped += int(np.sum(fpr < floor))
+            fpr = np.maximum(fpr, floor)
+        auc_text = "n/a" if auc is None or not np.isfinite(auc) else f"{auc:.3f}"
+        ax.plot(fpr, tpr, color=colors[str(name)], label=f"{name} (AUC {auc_text})")
+    if logx:
+        diag = np.geomspace(floor, 1, 200)
+        ax.set_xscale("log")
+        ax.set_xlim(floor, 1)
+        xlabel = "false positive rate (log"
+        xlabel += f"; values < {floor:.0e} shown at {floor:.0e})" if n_clipped else ")"
+    else:
+        diag = np.linspace(0, 1, 2)
+        ax.set_xlim(0, 1)
+        xlabel = "false positive rate"
+    ax.plot(diag, diag, color="#999999", linestyle=":", linewidth=1, label="chance")
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("true positive rate")
+    ax.legend(loc="lower right")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+@_styled
+def histograms(
+    samples: Mapping[str, np.ndarray],
+    bins: int = 20,
+    xlabel: str = "truth ratio",
+    logx: bool = False,
+    *,
+    floor: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Overlay density step histograms of per-example values (e.g. target vs method vs oracle).
+
+    All samples share one set of bin edges so their shapes compare. NaN values are dropped and
+    counted in the legend. With `logx` the bins are log-spaced and the y axis shows the fraction
+    of examples per bin instead of a density.
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins}")
+    arrays = {str(k): np.asarray(v, dtype=float).ravel() for k, v in samples.items()}
+    n_nan = {k: int(np.sum(~np.isfinite(v))) for k, v in arrays.items()}
+    arrays = {k: v[np.isfinite(v)] for k, v in arrays.items()}
+    label = xlabel
+    if logx:
+        everything = np.concatenate([*arrays.values(), np.empty(0)])
+        _, used_floor, n_clipped = _log_clip(everything, floor)
+        arrays = {k: _log_clip(v, used_floor)[0] for k, v in arrays.items()}
+        label = _log_label(xlabel, used_floor, n_clipped)
+    combined = np.concatenate([*arrays.values(), np.empty(0)])
+
+    fig = Figure(figsize=(6.0, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    if combined.size:
+        if logx:
+            lo, hi = combined.min(), combined.max()
+            hi = hi * 10 if hi <= lo else hi
+            edges = np.geomspace(lo, hi, bins + 1)
+        else:
+            edges = np.histogram_bin_edges(combined, bins=bins)
+    colors = method_colors(arrays.keys())
+    for name, values in arrays.items():
+        legend = f"{name} (n={values.size}" + (
+            f", {n_nan[name]} NaN dropped)" if n_nan[name] else ")"
+        )
+        if values.size == 0:
+            logger.warning("histograms: sample %r has no finite values", name)
+            ax.plot([], [], color=colors[name], label=legend)
+            continue
+        ax.hist(
+            values,
+            bins=edges,
+            # On log-spaced bins a density (per unit of x) exaggerates the narrow low bins;
+            # the fraction of examples per bin reads correctly there.
+            density=not logx,
+            weights=np.full(values.size, 1 / values.size) if logx else None,
+            histtype="step",
+            linewidth=1.8,
+            color=colors[name],
+            label=legend,
+        )
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(label)
+    ax.set_ylabel("fraction of examples" if logx else "density")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def _aggregate(df: pd.DataFrame, keys: list[str], y: str) -> pd.DataFrame:
+    """Mean, standard deviation and count of `y` per key, keeping first-appearance order."""
+    data = df[[*keys, y]].copy()
+    data[y] = pd.to_numeric(data[y], errors="coerce")
+    return data.groupby(keys, sort=False)[y].agg(["mean", "std", "count"]).reset_index()
+
+
+@_styled
+def bar_chart(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    logy: bool = False,
+    *,
+    floor: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Draw grouped bars of `y` per category of `x`, one bar per `hue` value inside each group.
+
+    Several rows per (x, hue) are shown as mean with a standard-deviation error bar. Missing
+    or NaN values get an empty slot marked "n/a".
+    """
+    _check_columns(df, [x, y, hue])
+    keys = [x] if hue is None else [x, hue]
+    agg = _aggregate(df, keys, y)
+    xs = _categories(agg[x])
+    hues = [None] if hue is None else _categories(agg[hue])
+    ylabel = _pretty(y)
+    if logy:
+        clipped, used_floor, n_clipped = _log_clip(agg["mean"].to_numpy(), floor)
+        agg["mean"] = clipped
+        ylabel = _log_label(ylabel, used_floor, n_clipped)
+    if (agg["count"] > 1).any():
+        ylabel = ylabel.replace(_pretty(y), f"{_pretty(y)}, mean ± sd", 1)
+
+    fig = Figure(figsize=(max(4.0, 0.5 + 0.45 * len(xs) * len(hues)), 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    colors = method_colors([h for h in hues if h is not None])
+    width = 0.8 / len(hues)
+    positions = np.arange(len(xs))
+    for j, h in enumerate(hues):
+        sub = agg if h is None else agg[agg[hue] == h]
+        by_x = sub.set_index(x)
+        heights = np.array([by_x["mean"].get(v, np.nan) for v in xs], dtype=float)
+        errs = np.array([by_x["std"].get(v, np.nan) for v in xs], dtype=float)
+        offsets = positions - 0.4 + width * (j + 0.5)
+        color = OKABE_ITO[0] if h is None else colors[str(h)]
+        ax.bar(
+            offsets,
+            np.nan_to_num(heights, nan=0.0),
+            width=width * 0.92,
+            # NaN (a single row) draws no error bar rather than a zero-length one with caps.
+            yerr=None if np.all(np.isnan(errs)) else errs,
+            color=color,
+            label=None if h is None else str(h),
+            capsize=2,
+            error_kw={"linewidth": 0.8},
+        )
+        for pos, height in zip(offsets, heights, strict=True):
+            if np.isnan(height):
+                ax.annotate(
+                    "n/a",
+                    (pos, 0),
+                    xycoords=("data", "axes fraction"),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    color="#555555",
+                )
+    ax.set_xticks(positions)
+    ax.set_xticklabels([str(v) for v in xs], rotation=30 if len(xs) > 4 else 0, ha="right")
+    if len(xs) <= 4:
+        for tick in ax.get_xticklabels():
+            tick.set_ha("center")
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(axis="x", visible=False)
+    ax.set_xlabel(_pretty(x))
+    ax.set_ylabel(ylabel)
+    if hue is not None:
+        ax.legend(title=_pretty(hue))
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+@_styled
+def line_chart(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    *,
+    logy: bool = False,
+    floor: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Draw `y` against `x` (e.g. a metric over unlearning steps), one line per `hue` value.
+
+    Several rows per (hue, x) are shown as the mean with a shaded ± one standard deviation band.
+    NaN values break the line rather than being interpolated over.
+    """
+    _check_columns(df, [x, y, hue])
+    keys = [x] if hue is None else [hue, x]
+    agg = _aggregate(df, keys, y)
+    ylabel = _pretty(y)
+    if logy:
+        clipped, used_floor, n_clipped = _log_clip(agg["mean"].to_numpy(), floor)
+        agg["mean"] = clipped
+        ylabel = _log_label(ylabel, used_floor, n_clipped)
+    spread = bool((agg["count"] > 1).any())
+    if spread:
+        ylabel = ylabel.replace(_pretty(y), f"{_pretty(y)}, mean ± sd", 1)
+
+    fig = Figure(figsize=(6.0, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    hues = [None] if hue is None else _categories(agg[hue])
+    colors = method_colors([h for h in hues if h is not None])
+    for h in hues:
+        sub = agg if h is None else agg[agg[hue] == h]
+        sub = sub.sort_values(x)
+        color = OKABE_ITO[0] if h is None else colors[str(h)]
+        ax.plot(
+            sub[x],
+            sub["mean"],
+            color=color,
+            marker="o" if len(sub) <= 20 else None,
+            label=None if h is None else str(h),
+        )
+        if spread:
+            std = sub["std"].fillna(0.0)
+            low = sub["mean"] - std
+            if logy:
+                low = low.clip(lower=float(sub["mean"].min()) / 10)
+            ax.fill_between(sub[x], low, sub["mean"] + std, color=color, alpha=0.2, linewidth=0)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(_pretty(x))
+    ax.set_ylabel(ylabel)
+    if hue is not None:
+        ax.legend(title=_pretty(hue))
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+_TRUE_COLOR = "#B7E1CD"  # light green: the property holds
+_FALSE_COLOR = "#EEEEEE"  # light grey: it does not
+_MISSING_COLOR = "#FFFFFF"
+# Light tints of the palette for categorical (string) cells, so black text stays readable.
+_TINTS: tuple[str, ...] = tuple(
+    "#{:02x}{:02x}{:02x}".format(*(int(255 * (0.62 + 0.38 * c)) for c in to_rgb(color)))
+    for color in PALETTE
+)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+@_styled
+def heatmap(
+    df: pd.DataFrame,
+    *,
+    cmap: str = "cividis",
+    title: str | None = None,
+    max_text: int = 18,
+) -> Figure:
+    """Draw a DataFrame as a coloured grid with the value written in each cell.
+
+    Made for tables such as a method taxonomy: boolean columns become ✓ (green) / ✗ (grey),
+    numeric columns are coloured by `cmap` scaled per column, string columns get one light
+    tint per distinct value. Missing cells are blank. Rows are the index, columns the columns.
+    """
+    if df.empty:
+        raise ValueError("heatmap needs a non-empty DataFrame")
+    nrows, ncols = df.shape
+    rgb = np.ones((nrows, ncols, 3))
+    texts: list[list[tuple[str, str]]] = [[("", "black")] * ncols for _ in range(nrows)]
+    colormap = mpl.colormaps[cmap]
+    for j, column in enumerate(df.columns):
+        col = df[column]
+        present = [v for v in col.tolist() if not _is_missing(v)]
+        is_bool = bool(present) and all(isinstance(v, (bool, np.bool_)) for v in present)
+        is_num = (
+            not is_bool
+            and bool(present)
+            and all(isinstance(v, (int, float, np.number)) for v in present)
+        )
+        if is_num:
+            numbers = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+            lo, hi = np.nanmin(numbers), np.nanmax(numbers)
+        tint_of = {
+            v: _TINTS[k % len(_TINTS)] for k, v in enumerate(dict.fromkeys(map(str, present)))
+        }
+        for i, value in enumerate(col.tolist()):
+            if _is_missing(value):
+                rgb[i, j] = to_rgb(_MISSING_COLOR)
+            elif is_bool:
+                rgb[i, j] = to_rgb(_TRUE_COLOR if value else _FALSE_COLOR)
+                texts[i][j] = ("✓" if value else "✗", "#1b5e20" if value else "#777777")
+            elif is_num:
+                scaled = 0.5 if hi == lo else (float(value) - lo) / (hi - lo)
+                rgba = colormap(scaled)
+                rgb[i, j] = rgba[:3]
+                luminance = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2]
+                texts[i][j] = (_fmt(float(value)), "black" if luminance > 0.5 else "white")
+            else:
+                text = str(value)
+                rgb[i, j] = to_rgb(tint_of[text])
+                if len(text) > max_text:
+                    text = text[: max_text - 1] + "…"
+                texts[i][j] = (text, "black")
+
+    width = 1.8 + 1.15 * ncols + 0.06 * max(len(str(i)) for i in df.index)
+    fig = Figure(figsize=(width, 0.9 + 0.38 * nrows), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(rgb, aspect="auto", interpolation="nearest")
+    for i in range(nrows):
+        for j in range(ncols):
+            text, color = texts[i][j]
+            if text:
+                # Symbols (✓/✗) are small glyphs: draw them a bit larger than words.
+                size = 11 if text in ("✓", "✗") else 8
+                ax.text(j, i, text, ha="center", va="center", fontsize=size, color=color)
+    ax.set_xticks(range(ncols))
+    labels = [_pretty(c) for c in df.columns]
+    if max(len(label) for label in labels) * 0.075 < 1.1:  # short labels fit horizontally
+        ax.set_xticklabels(labels)
+    else:
+        ax.set_xticklabels(labels, rotation=30, ha="left", rotation_mode="anchor")
+    ax.set_yticks(range(nrows))
+    ax.set_yticklabels([str(i) for i in df.index])
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    # Thin white lines between cells read as a table rather than an image.
+    ax.set_xticks(np.arange(-0.5, ncols, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, nrows, 1), minor=True)
+    ax.grid(which="minor", color="white", linewidth=1.5)
+    ax.grid(which="major", visible=False)
+    ax.tick_params(which="minor", length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+__all__ = [
+    "DEFAULT_REFERENCES",
+    "OKABE_ITO",
+    "PALETTE",
+    "STYLE",
+    "bar_chart",
+    "heatmap",
+    "histograms",
+    "line_chart",
+    "method_colors",
+    "radar",
+    "roc_curves",
+    "tradeoff_scatter",
+    "use_style",
+]
