@@ -266,9 +266,12 @@ class Study:
         return pd.DataFrame(rows).set_index("model")
 
     # ----------------------------------------------------------------- unlearning
-    def unlearn_spec_for(self, method: str, hparams: dict[str, Any] | None = None) -> UnlearnSpec:
+    def unlearn_spec_for(
+        self, method: str, hparams: dict[str, Any] | None = None, seed: int | None = None
+    ) -> UnlearnSpec:
+        train_spec = self.unlearn_spec if seed is None else replace(self.unlearn_spec, seed=seed)
         return UnlearnSpec(
-            self.target_spec, method, tuple(sorted((hparams or {}).items())), self.unlearn_spec
+            self.target_spec, method, tuple(sorted((hparams or {}).items())), train_spec
         )
 
     def context_for(self, method: Method) -> str:
@@ -281,10 +284,12 @@ class Study:
             demos += [(f_qa.question, f_qa.idk_answer), (r_qa.question, r_qa.answer)]
         return method.context(forget_authors, demos)
 
-    def run(self, method_name: str, hparams: dict[str, Any] | None = None) -> MethodResult:
+    def run(
+        self, method_name: str, hparams: dict[str, Any] | None = None, seed: int | None = None
+    ) -> MethodResult:
         """Unlearn with one method (cached): metrics, cost, statistics, relearning attack."""
         method = method_registry.get(method_name, **(hparams or {}))
-        spec = self.unlearn_spec_for(method_name, hparams)
+        spec = self.unlearn_spec_for(method_name, hparams, seed)
         run_dir = self.cache / "runs" / spec.key()
         if (run_dir / "result.json").exists():
             return read_pickle(run_dir / "result.pkl")
@@ -436,9 +441,16 @@ class Study:
         }
 
     def sweep(
-        self, method_names: Sequence[str], hparams: dict[str, dict[str, Any]] | None = None
+        self,
+        method_names: Sequence[str],
+        hparams: dict[str, dict[str, Any]] | None = None,
+        seeds: Sequence[int] | None = None,
     ) -> pd.DataFrame:
-        """Run (or read from cache) every method; one row per method, in the given order."""
+        """Run (or read from cache) every method for every seed of the unlearning runs.
+
+        Returns one row per (method, seed), methods in the given order; `seeds=None` uses the
+        seed of the unlearning TrainSpec. Every name and hyperparameter is validated first.
+        """
         method_registry.validate(list(method_names))
         hparams = hparams or {}
         unknown = set(hparams) - set(method_names)
@@ -447,12 +459,18 @@ class Study:
         n_layers = models.n_layers(self.model_spec.name)
         for name in method_names:  # validate every hyperparameter before any work
             method_registry.get(name, **hparams.get(name, {})).check(n_layers)
-        results = [
-            self.run(name, hparams.get(name))
-            for name in tqdm(method_names, desc="methods", leave=False)
+        seed_list = list(seeds) if seeds else [self.unlearn_spec.seed]
+        jobs = [(name, seed) for seed in seed_list for name in method_names]
+        results = {}
+        for name, seed in tqdm(jobs, desc="methods", leave=False):
+            results[(name, seed)] = self.run(name, hparams.get(name), seed)
+        self.results = {name: results[(name, seed_list[0])] for name in method_names}
+        rows = [
+            {**results[(name, seed)].row(), "seed": seed}
+            for name in method_names
+            for seed in seed_list
         ]
-        self.results = {r.method: r for r in results}
-        return pd.DataFrame([r.row() for r in results]).set_index("method")
+        return pd.DataFrame(rows).set_index("method")
 
 
 def _maybe_lora(
