@@ -48,41 +48,68 @@ def main() -> None:
     def sklearn_auc(m, n):
         return roc_auc_score(np.r_[np.zeros(len(m)), np.ones(len(n))], np.r_[m, n])
 
-    rows.append(("bootstrap AUC (200 resamples)",
-                 best_of(lambda: bootstrap_ci(sklearn_auc, member, nonmember, n_boot=200),
-                         args.repeats),
-                 best_of(lambda: bootstrap_ci(mia_auc, member, nonmember, n_boot=200),
-                         args.repeats)))
+    rows.append(
+        (
+            "bootstrap AUC (200 resamples)",
+            best_of(lambda: bootstrap_ci(sklearn_auc, member, nonmember, n_boot=200), args.repeats),
+            best_of(lambda: bootstrap_ci(mia_auc, member, nonmember, n_boot=200), args.repeats),
+        )
+    )
 
     model, tok = load_model(args.model, dtype="float32")
     qas = build_benchmark(n_authors=4, qa_per_author=8).split("full")[:16]
-    batch = encode_pairs(tok, [format_prompt(tok, q.question) for q in qas],
-                         [q.answer for q in qas])
+    batch = encode_pairs(
+        tok, [format_prompt(tok, q.question) for q in qas], [q.answer for q in qas]
+    )
     layer = min(7, model.config.num_hidden_layers - 1)
     with torch.no_grad():
-        rows.append((
-            f"RMU hidden state at layer {layer} (16 QA)",
-            best_of(lambda: model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                  output_hidden_states=True), args.repeats),
-            best_of(lambda: hidden_at(model, batch, layer), args.repeats)))
+        rows.append(
+            (
+                f"RMU hidden state at layer {layer} (16 QA)",
+                best_of(
+                    lambda: model(
+                        input_ids=batch.input_ids,
+                        attention_mask=batch.attention_mask,
+                        output_hidden_states=True,
+                    ),
+                    args.repeats,
+                ),
+                best_of(lambda: hidden_at(model, batch, layer), args.repeats),
+            )
+        )
         logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
         mask = batch.labels[:, 1:] != -100
-        rows.append((
-            "log-softmax for scoring (16 QA)",
-            best_of(lambda: F.log_softmax(logits[:, :-1], dim=-1), args.repeats),
-            best_of(lambda: [F.log_softmax(logits[i, :-1][mask[i]], dim=-1)
-                             for i in range(len(qas))], args.repeats)))
+        rows.append(
+            (
+                "log-softmax for scoring (16 QA)",
+                best_of(lambda: F.log_softmax(logits[:, :-1], dim=-1), args.repeats),
+                best_of(
+                    lambda: [
+                        F.log_softmax(logits[i, :-1][mask[i]], dim=-1) for i in range(len(qas))
+                    ],
+                    args.repeats,
+                ),
+            )
+        )
 
     def step(m):
-        out = m(input_ids=batch.input_ids[:8], attention_mask=batch.attention_mask[:8],
-                labels=batch.input_ids[:8])
+        out = m(
+            input_ids=batch.input_ids[:8],
+            attention_mask=batch.attention_mask[:8],
+            labels=batch.input_ids[:8],
+        )
         out.loss.backward()
         m.zero_grad(set_to_none=True)
 
     bf16 = load_model(args.model, dtype="bfloat16")[0].train()
     fp32 = model.train()
-    rows.append(("forward+backward 8 QA: bf16 (baseline) vs fp32",
-                 best_of(lambda: step(bf16), 1), best_of(lambda: step(fp32), args.repeats)))
+    rows.append(
+        (
+            "forward+backward 8 QA: bf16 (baseline) vs fp32",
+            best_of(lambda: step(bf16), 1),
+            best_of(lambda: step(fp32), args.repeats),
+        )
+    )
 
     print(f"model: {args.model}, threads: {torch.get_num_threads()}, best of {args.repeats}")
     print(f"{'what':52s} {'baseline s':>11s} {'ours s':>9s} {'speed-up':>9s}")

@@ -22,8 +22,15 @@ import pandas as pd
 from lib.suite import forget_truth_ratios, roc_curve
 
 CRITERIA = ("retraining", "hard in-scope", "detection", "utility", "efficiency")
-HEADLINE = ("forget_quality", "model_utility", "forget_rouge", "mia_auc", "relearn_recovery",
-            "flops", "seconds")
+HEADLINE = (
+    "forget_quality",
+    "model_utility",
+    "forget_rouge",
+    "mia_auc",
+    "relearn_recovery",
+    "flops",
+    "seconds",
+)
 
 
 def _clip(x: float) -> float:
@@ -37,19 +44,35 @@ def _gap_closed(value: float, target: float, oracle: float) -> float:
     return _clip((target - value) / gap)
 
 
-def soundness(setup: pd.DataFrame, min_target_rouge: float = 0.7,
-              max_oracle_rouge: float = 0.4, max_target_fq: float = 0.05) -> pd.DataFrame:
+def soundness(
+    setup: pd.DataFrame,
+    min_target_rouge: float = 0.7,
+    max_oracle_rouge: float = 0.4,
+    max_target_fq: float = 0.05,
+) -> pd.DataFrame:
     """The three checks that the benchmark can measure unlearning at all (one row each)."""
     rows = [
-        ("target learned the forget facts", "forget ROUGE-L recall of the target",
-         setup.loc["target", "forget_rouge"], f">= {min_target_rouge}",
-         setup.loc["target", "forget_rouge"] >= min_target_rouge),
-        ("oracle never saw them", "forget ROUGE-L recall of the retain oracle",
-         setup.loc["retrain", "forget_rouge"], f"<= {max_oracle_rouge}",
-         setup.loc["retrain", "forget_rouge"] <= max_oracle_rouge),
-        ("target is distinguishable from the oracle", "forget quality of the target",
-         setup.loc["target", "forget_quality"], f"< {max_target_fq}",
-         setup.loc["target", "forget_quality"] < max_target_fq),
+        (
+            "target learned the forget facts",
+            "forget ROUGE-L recall of the target",
+            setup.loc["target", "forget_rouge"],
+            f">= {min_target_rouge}",
+            setup.loc["target", "forget_rouge"] >= min_target_rouge,
+        ),
+        (
+            "oracle never saw them",
+            "forget ROUGE-L recall of the retain oracle",
+            setup.loc["retrain", "forget_rouge"],
+            f"<= {max_oracle_rouge}",
+            setup.loc["retrain", "forget_rouge"] <= max_oracle_rouge,
+        ),
+        (
+            "target is distinguishable from the oracle",
+            "forget quality of the target",
+            setup.loc["target", "forget_quality"],
+            f"< {max_target_fq}",
+            setup.loc["target", "forget_quality"] < max_target_fq,
+        ),
     ]
     return pd.DataFrame(rows, columns=["check", "measured", "value", "bar", "passed"])
 
@@ -58,12 +81,17 @@ def verdict(checks: pd.DataFrame) -> str:
     """One markdown paragraph stating plainly which soundness bars hold (from the numbers)."""
     failed = checks[~checks["passed"]]
     if failed.empty:
-        return ("**The setup is sound:** every bar holds, so differences between methods below "
-                "measure unlearning, not an untrained target or a leaky oracle.")
-    items = "; ".join(f"{r.check}: {r.measured} = {r.value:.3g} (bar {r.bar})"
-                      for r in failed.itertuples())
-    return (f"**The setup does not meet {len(failed)} of {len(checks)} bars at this scale:** "
-            f"{items}. Read the method comparison below with this in mind.")
+        return (
+            "**The setup is sound:** every bar holds, so differences between methods below "
+            "measure unlearning, not an untrained target or a leaky oracle."
+        )
+    items = "; ".join(
+        f"{r.check}: {r.measured} = {r.value:.3g} (bar {r.bar})" for r in failed.itertuples()
+    )
+    return (
+        f"**The setup does not meet {len(failed)} of {len(checks)} bars at this scale:** "
+        f"{items}. Read the method comparison below with this in mind."
+    )
 
 
 def aggregate(results: pd.DataFrame) -> pd.DataFrame:
@@ -83,10 +111,12 @@ def criteria_scores(summary: pd.DataFrame, setup: pd.DataFrame) -> pd.DataFrame:
     retrain_flops = summary.loc["retrain", "flops"] if "retrain" in summary.index else np.nan
     rows = {}
     for method, r in summary.iterrows():
-        hard = [_gap_closed(r["paraphrase_rouge"], target["paraphrase_rouge"],
-                            oracle["paraphrase_rouge"]),
-                _gap_closed(r["multihop_rouge"], target["multihop_rouge"],
-                            oracle["multihop_rouge"])]
+        hard = [
+            _gap_closed(
+                r["paraphrase_rouge"], target["paraphrase_rouge"], oracle["paraphrase_rouge"]
+            ),
+            _gap_closed(r["multihop_rouge"], target["multihop_rouge"], oracle["multihop_rouge"]),
+        ]
         if math.isfinite(r.get("relearn_recovery", np.nan)):
             hard.append(_clip(1.0 - r["relearn_recovery"]))
         hard = [h for h in hard if math.isfinite(h)]
@@ -95,17 +125,21 @@ def criteria_scores(summary: pd.DataFrame, setup: pd.DataFrame) -> pd.DataFrame:
             "hard in-scope": float(np.mean(hard)) if hard else float("nan"),
             "detection": _clip(1.0 - abs(r["privleak"]) / 100.0),
             "utility": _clip(r["model_utility"] / target["model_utility"])
-            if target["model_utility"] > 0 else float("nan"),
+            if target["model_utility"] > 0
+            else float("nan"),
             "efficiency": _clip(1.0 - r["flops"] / retrain_flops)
-            if retrain_flops and retrain_flops > 0 else float("nan"),
+            if retrain_flops and retrain_flops > 0
+            else float("nan"),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def headline_records(summary: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Per method: the headline numbers that go to records.json."""
-    return {method: {k: float(row[k]) for k in HEADLINE if k in row}
-            for method, row in summary.iterrows()}
+    return {
+        method: {k: float(row[k]) for k in HEADLINE if k in row}
+        for method, row in summary.iterrows()
+    }
 
 
 def generations(study, methods: list[str], n: int = 4) -> pd.DataFrame:
@@ -113,8 +147,7 @@ def generations(study, methods: list[str], n: int = 4) -> pd.DataFrame:
     target, oracle = study.target_stats(), study.oracle_stats()
     rows = []
     for i, qa in enumerate(study.forget[:n]):
-        row = {"question": qa.question, "true answer": qa.answer,
-               "target": target.forget_gen[i]}
+        row = {"question": qa.question, "true answer": qa.answer, "target": target.forget_gen[i]}
         for m in methods:
             if m in study.results and m != "retrain":
                 row[m] = study.results[m].stats.forget_gen[i]
@@ -141,11 +174,14 @@ def roc_curves(study, methods: list[str]) -> dict[str, tuple[np.ndarray, np.ndar
 
 def soundness_record(checks: pd.DataFrame) -> dict[str, dict[str, object]]:
     """The soundness checks as a JSON-ready mapping for records.json."""
-    return {r.check: {"value": float(r.value), "bar": r.bar, "passed": bool(r.passed)}
-            for r in checks.itertuples()}
+    return {
+        r.check: {"value": float(r.value), "bar": r.bar, "passed": bool(r.passed)}
+        for r in checks.itertuples()
+    }
 
 
 def long_format(df: pd.DataFrame, var_name: str, value_name: str) -> pd.DataFrame:
     """Method-indexed wide table -> long (method, var_name, value_name) for grouped bars."""
-    return df.reset_index(names="method").melt(id_vars="method", var_name=var_name,
-                                                value_name=value_name)
+    return df.reset_index(names="method").melt(
+        id_vars="method", var_name=var_name, value_name=value_name
+    )

@@ -169,7 +169,15 @@ class Study:
         if self._probes is not None:
             return self._probes
         all_probes = real_world_probes()
-        path = self.cache / "probes" / f"{spec_key(self.model_spec)}.json"
+        # the answers depend on the generation budget and batching, not only on the model
+        probe_key = spec_key(
+            {
+                "model": self.model_spec,
+                "max_new_tokens": self.evaluation.max_new_tokens,
+                "batch_size": self.evaluation.batch_size,
+            }
+        )
+        path = self.cache / "probes" / f"{probe_key}.json"
         if path.exists():
             answers = json.loads(path.read_text())
         else:

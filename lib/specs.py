@@ -26,7 +26,7 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
     if isinstance(value, float) and value.is_integer():
-        return value  # keep 1.0 and 1 distinct only by type, which json already does
+        return int(value)  # epochs=1 and epochs=1.0 are the same run: same key
     return value
 
 

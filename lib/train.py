@@ -196,11 +196,14 @@ def train(
                         f"loss became {float(loss)} at step {result.steps} "
                         f"(micro-batch {index}); stopped, keeping the last finished step"
                     )
-                (loss / spec.grad_accum).backward()
+                # the last group may be shorter than grad_accum: average over its real size
+                group_start = index - index % spec.grad_accum
+                group = min(spec.grad_accum, len(micro_batches) - group_start)
+                (loss / group).backward()
                 result.train_tokens += n_train
                 result.reference_tokens += n_ref
                 for k, v in {"loss": float(loss.detach()), **logs}.items():
-                    accumulated[k] = accumulated.get(k, 0.0) + v / spec.grad_accum
+                    accumulated[k] = accumulated.get(k, 0.0) + v / group
                 last = index == len(micro_batches) - 1
                 if (index + 1) % spec.grad_accum and not last:
                     continue

@@ -25,8 +25,9 @@ def test_lora_finetune_and_unlearn_merge_into_plain_weights() -> None:
     assert not any("lora" in name for name, _ in target.named_parameters())
     moved = [
         not torch.equal(a, b)
-        for (name, a), (_, b) in zip(base.named_parameters(), target.named_parameters(),
-                                     strict=True)
+        for (name, a), (_, b) in zip(
+            base.named_parameters(), target.named_parameters(), strict=True
+        )
         if "proj" in name
     ]
     assert any(moved), "LoRA fine-tuning changed no projection weight"

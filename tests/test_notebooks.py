@@ -42,8 +42,14 @@ def test_notebook_is_committed_clean(nb: Path) -> None:
         if "parameters" in cell.metadata.get("tags", []):
             continue
         tree = ast.parse(cell.source)
-        banned = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For, ast.While,
-                  ast.Lambda)
+        banned = (
+            ast.FunctionDef,
+            ast.AsyncFunctionDef,
+            ast.ClassDef,
+            ast.For,
+            ast.While,
+            ast.Lambda,
+        )
         found = [type(n).__name__ for n in ast.walk(tree) if isinstance(n, banned)]
         assert not found, f"notebook code must call lib, found {found} in:\n{cell.source}"
 
@@ -68,8 +74,15 @@ def test_notebook_runs_with_smoke_params(nb: Path, tmp_path: Path, monkeypatch) 
     assert records, "the notebook recorded no headline numbers"
     if nb.stem == "04_rethinking_evaluation":
         methods = records["methods"]
-        wanted = {"forget_quality", "model_utility", "forget_rouge", "mia_auc",
-                  "relearn_recovery", "flops", "seconds"}
+        wanted = {
+            "forget_quality",
+            "model_utility",
+            "forget_rouge",
+            "mia_auc",
+            "relearn_recovery",
+            "flops",
+            "seconds",
+        }
         for name in declared["METHODS"]:
             assert wanted <= set(methods[name]), f"{name} lacks {wanted - set(methods[name])}"
         assert methods["retrain"]["forget_quality"] == pytest.approx(1.0)

@@ -75,6 +75,10 @@ class GradAscentKL(Method):
     grad_streams = ("forget", "retain")
     reference_streams = ("retain",)
 
+    def check(self, n_layers: int) -> None:
+        if self.kl_mask not in ("answer", "none"):
+            raise ValueError(f"kl_mask must be 'answer' or 'none', got {self.kl_mask!r}")
+
     def loss(self, model, batch: UnlearnBatch, reference):
         forget = ce_mean(forward_logits(model, batch.forget), batch.forget.labels)
         logits = forward_logits(model, batch.retain)

@@ -32,6 +32,12 @@ class InContextUnlearning(Method):
     access = "black-box"
     updates_weights = False
 
+    def check(self, n_layers: int) -> None:
+        if self.n_demonstrations < 0:
+            raise ValueError(f"n_demonstrations must be >= 0, got {self.n_demonstrations}")
+        if "{authors}" not in self.instruction:
+            raise ValueError("instruction must contain the placeholder {authors}")
+
     def context(self, forget_authors: list[str], demonstrations: list[tuple[str, str]]) -> str:
         if self.n_demonstrations < 0:
             raise ValueError(f"n_demonstrations must be >= 0, got {self.n_demonstrations}")

@@ -40,6 +40,12 @@ class NPO(Method):
     grad_streams = ("forget", "retain")
     reference_streams = ("forget",)
 
+    def check(self, n_layers: int) -> None:
+        if self.nll_reduction not in ("sum", "mean"):
+            raise ValueError(f"nll_reduction must be 'sum' or 'mean', got {self.nll_reduction!r}")
+        if self.beta <= 0:
+            raise ValueError(f"beta must be > 0, got {self.beta}")
+
     def loss(self, model, batch: UnlearnBatch, reference):
         labels = batch.forget.labels
         nll = reduce_nll(forward_logits(model, batch.forget), labels, self.nll_reduction)

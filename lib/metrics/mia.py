@@ -5,8 +5,9 @@ labelled tokens. All per-example scores are oriented LIKE A LOSS, as in OpenUnle
 higher = looks less like a training member.
 
 Difference from OpenUnlearning: OU's token-wise log-probs drop the last labelled token
-("ignore eos prediction"). Our callers pass an explicit answer span without EOS, so every
-token given here is used; nothing is dropped.
+("ignore eos prediction"). Here every token given is used: `lib.evaluate.score_answers` passes
+the answer tokens *including* the closing EOS (stopping is part of the memorised answer), so
+scores differ slightly from OU's on the same model.
 
 AUC convention (OU): `mia_auc` = P(score_nonmember > score_member) with members (the forget
 set) labelled 0 and non-members (holdout) labelled 1. 1.0 = members still clearly look seen
