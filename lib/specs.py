@@ -25,8 +25,6 @@ def _canonical(value: Any) -> Any:
         return {str(k): _canonical(v) for k, v in sorted(value.items())}
     if isinstance(value, (list, tuple)):
         return [_canonical(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)  # epochs=1 and epochs=1.0 are the same run: same key
     return value
 
 
