@@ -237,7 +237,9 @@ def summarize(
             out["mia_auc"], out["mia_auc_low"], out["mia_auc_high"] = auc, lo, hi
             o_member, o_nonmember = attack_scores(oracle, attack, oracle)
             oracle_aucs[attack] = mia.mia_auc(o_member, o_nonmember)
-    out["privleak"] = mia.privleak(out["mia_auc"], oracle_aucs[HEADLINE_ATTACK])
+    oracle_auc = oracle_aucs[HEADLINE_ATTACK]
+    # An oracle whose AUC is exactly 1 (tiny forget sets) leaves PrivLeak undefined: report NaN.
+    out["privleak"] = mia.privleak(out["mia_auc"], oracle_auc) if oracle_auc < 1.0 else np.nan
     return out
 
 
