@@ -185,3 +185,49 @@ def long_format(df: pd.DataFrame, var_name: str, value_name: str) -> pd.DataFram
     return df.reset_index(names="method").melt(
         id_vars="method", var_name=var_name, value_name=value_name
     )
+
+
+#: Single numbers a paper might report alone, and which direction is better.
+SINGLE_NUMBERS = {
+    "forget_rouge": "lower",
+    "forget_quality": "higher",
+    "mia_auc_gap": "lower",
+    "model_utility": "higher",
+    "relearn_recovery": "lower",
+}
+
+
+def rankings(summary: pd.DataFrame) -> pd.DataFrame:
+    """Rank of each unlearning method (retrain and target excluded) by each single number;
+    1 = best. `mia_auc_gap` = |AUC - oracle AUC|."""
+    frame = summary.drop(index=["target", "retrain"], errors="ignore").copy()
+    oracle_auc = summary.loc["retrain", "mia_auc"] if "retrain" in summary.index else 0.5
+    frame["mia_auc_gap"] = (frame["mia_auc"] - oracle_auc).abs()
+    ranks = {
+        name: frame[name].rank(ascending=(better == "lower"), method="min")
+        for name, better in SINGLE_NUMBERS.items()
+    }
+    return pd.DataFrame(ranks).astype("Int64")
+
+
+def ranking_findings(ranks: pd.DataFrame) -> str:
+    """Markdown: which method each single number crowns, and how much the rankings agree
+    (Kendall's tau between every pair of single numbers), computed from the table."""
+    from scipy.stats import kendalltau
+
+    winners = "; ".join(
+        f"{name} → **{', '.join(ranks.index[ranks[name] == 1])}**" for name in ranks.columns
+    )
+    taus = []
+    columns = list(ranks.columns)
+    for i, a in enumerate(columns):
+        for b in columns[i + 1 :]:
+            valid = ranks[[a, b]].dropna()
+            if len(valid) > 2:
+                taus.append(kendalltau(valid[a], valid[b]).statistic)
+    mean_tau = float(np.nanmean(taus)) if taus else float("nan")
+    return (
+        f"Best method by each single number: {winners}. Mean Kendall's tau between the "
+        f"rankings of different single numbers: {mean_tau:.2f} (1 = they always agree, "
+        f"0 = unrelated, < 0 = they disagree)."
+    )
