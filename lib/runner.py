@@ -238,7 +238,13 @@ class Study:
         if path.exists():
             return read_pickle(path)
         model = load()
-        stats = collect(
+        stats = self._collect(model, context)
+        write_pickle(path, stats)
+        return stats
+
+    def _collect(self, model: PreTrainedModel, context: str) -> SuiteStats:
+        """Suite statistics of a loaded model on this study's splits (uncached)."""
+        return collect(
             model,
             self.tokenizer,
             self.forget,
@@ -249,8 +255,6 @@ class Study:
             self.evaluation,
             context,
         )
-        write_pickle(path, stats)
-        return stats
 
     def target_stats(self) -> SuiteStats:
         return self.stats(self.target_spec.key(), lambda: self.load_checkpoint(self.target_spec))
@@ -335,17 +339,7 @@ class Study:
                 "steps": result.steps,
             }
             log, message = result.log, result.message
-            stats = collect(
-                model,
-                self.tokenizer,
-                self.forget,
-                self.multihop,
-                self.retain_eval,
-                self.holdout,
-                self.probes(),
-                self.evaluation,
-                context,
-            )
+            stats = self._collect(model, context)
             load_for_relearn = lambda: model  # noqa: E731
         target = self.target_stats()
         cost["eval_flops"] = metrics.eval_flops(n_params, stats.eval_tokens)
