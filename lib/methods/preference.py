@@ -16,6 +16,23 @@ def _retain_nll(model, batch: UnlearnBatch) -> torch.Tensor:
     return ce_mean(forward_logits(model, batch.retain), batch.retain.labels)
 
 
+def _npo_term(excess_nll: torch.Tensor, beta: float) -> torch.Tensor:
+    """-(2/beta) * mean logsigmoid(beta * excess_nll): NPO's forget loss (SimNPO with a margin)."""
+    return -(2.0 / beta) * F.logsigmoid(beta * excess_nll).mean()
+
+
+def _forget_plus_retain(
+    method, model, batch: UnlearnBatch, forget: torch.Tensor, nll: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """gamma * forget + alpha * retain NLL, with the logged floats NPO and SimNPO share."""
+    retain = _retain_nll(model, batch)
+    return method.gamma * forget + method.alpha * retain, {
+        "forget_loss": float(forget.detach()),
+        "retain_nll": float(retain.detach()),
+        "forget_nll": float(nll.mean().detach()),
+    }
+
+
 @register
 @dataclass(frozen=True)
 class NPO(Method):
@@ -53,13 +70,8 @@ class NPO(Method):
             ref_nll = reduce_nll(
                 forward_logits(reference, batch.forget), labels, self.nll_reduction
             )
-        forget = -(2.0 / self.beta) * F.logsigmoid(self.beta * (nll - ref_nll)).mean()
-        retain = _retain_nll(model, batch)
-        return self.gamma * forget + self.alpha * retain, {
-            "forget_loss": float(forget.detach()),
-            "retain_nll": float(retain.detach()),
-            "forget_nll": float(nll.mean().detach()),
-        }
+        forget = _npo_term(nll - ref_nll, self.beta)
+        return _forget_plus_retain(self, model, batch, forget, nll)
 
 
 @register
@@ -85,13 +97,8 @@ class SimNPO(Method):
 
     def loss(self, model, batch: UnlearnBatch, reference):
         nll = mean_nll(forward_logits(model, batch.forget), batch.forget.labels)
-        forget = -(2.0 / self.beta) * F.logsigmoid(self.beta * (nll - self.delta)).mean()
-        retain = _retain_nll(model, batch)
-        return self.gamma * forget + self.alpha * retain, {
-            "forget_loss": float(forget.detach()),
-            "retain_nll": float(retain.detach()),
-            "forget_nll": float(nll.mean().detach()),
-        }
+        forget = _npo_term(nll - self.delta, self.beta)
+        return _forget_plus_retain(self, model, batch, forget, nll)
 
 
 @register
