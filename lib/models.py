@@ -8,11 +8,13 @@ Registry names:
 - anything else: a hub id (`HuggingFaceTB/SmolLM2-135M-Instruct`, `meta-llama/Llama-2-7b-chat-hf`)
   or a local checkpoint folder, loaded with `AutoModelForCausalLM.from_pretrained`.
 
-Dtype policy (`dtype="auto"`): bfloat16 on CUDA devices that support it; on CPU bfloat16 only if
-the processor has native bf16 instructions (AVX512-BF16 or AMX), because without them PyTorch
-emulates bf16 matrix products: measured on a 2-core AVX2 machine, a forward+backward of the
-135M model on 8 x 64 tokens took 3.6 s in float32 and 109 s in bfloat16. Training keeps float32
-master weights whenever the model is held in bfloat16 (see `lib.train`).
+Precision policy: weights are always held in float32 (what the optimiser updates, and what
+FSDP/ZeRO expect to own); the *compute* dtype of forward passes is chosen by `compute_dtype` and
+applied with `torch.autocast` (`autocast(...)`). `dtype="auto"` computes in bfloat16 on CUDA
+devices that support it, and on a CPU only if the processor has native bf16 instructions
+(AVX512-BF16 or AMX): without them PyTorch emulates bf16 matrix products (measured on a 2-core
+AVX2 machine: forward+backward of the 135M model on 8 x 64 tokens took 3.6 s in float32 and 109 s
+in bfloat16; on a 2-core AVX512-BF16 machine, 4.0 s in float32 and 2.1 s with bf16 autocast).
 
 Padding: the pad token is set to a token distinct from EOS where the vocabulary has one, and every
 mask in this package is built from sequence lengths, never from `input_ids == pad_token_id`, so a
@@ -21,13 +23,15 @@ real EOS is never hidden (open-unlearning issue #128).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib.util
 import logging
 import os
 import re
-import shutil
-import tempfile
+import socket
+import urllib.parse
 from pathlib import Path
 
 import torch
@@ -40,7 +44,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from lib import paths
+from lib import cache
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +78,8 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """Apply the dtype policy of the module docstring; explicit names are taken as given."""
+def compute_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """The dtype forward passes compute in (module docstring); explicit names taken as given."""
     if dtype == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -111,56 +115,95 @@ def _sha256_prefix(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _atomic_save(
-    model: PreTrainedModel | None, tokenizer: PreTrainedTokenizerBase, target: Path
-) -> None:
-    """Save into a temporary sibling folder, then rename: readers never see half a checkpoint."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        if model is not None:
-            model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _embedded_dir() -> Path:
-    """Safetensors copy of the dequantised embedded model (built on first use)."""
-    target = paths.cache_dir() / "models" / f"{EMBEDDED}-{GGUF_SHA256_PREFIX}"
-    if (target / "config.json").exists():
-        return target
-    gguf = embedded_gguf_path()
-    digest = _sha256_prefix(gguf)
-    if digest != GGUF_SHA256_PREFIX:
-        raise ValueError(f"{gguf} has sha256 prefix {digest}, expected {GGUF_SHA256_PREFIX}")
-    logger.info("dequantising %s (first use only, ~20 s)", gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # fp32 first: the GGUF loader dequantises into float32 trainable nn.Linear weights.
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-    )
-    # The weights are plain float32 now; drop the GGUF markers so the model saves normally.
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    _atomic_save(model, tokenizer, target)
-    return target
+    """Safetensors copy of the dequantised embedded model (built on first use, checksummed)."""
+
+    def build(folder: Path) -> None:
+        gguf = embedded_gguf_path()
+        digest = _sha256_prefix(gguf)
+        if digest != GGUF_SHA256_PREFIX:
+            raise ValueError(f"{gguf} has sha256 prefix {digest}, expected {GGUF_SHA256_PREFIX}")
+        logger.info("dequantising %s (first use only, ~15 s)", gguf.name)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # fp32: the GGUF loader dequantises into float32 trainable nn.Linear weights.
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
+        # The weights are plain float32 now; drop the GGUF markers so the model saves normally.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+
+    return cache.cached_folder("models", f"{EMBEDDED}-{GGUF_SHA256_PREFIX}", build)
 
 
 def _tokenizer_dir() -> Path:
     """The SmolLM2 tokenizer on its own (for `tiny-random`, without dequantising the model)."""
-    target = paths.cache_dir() / "models" / "smollm2-tokenizer"
-    if not (target / "tokenizer_config.json").exists():
+
+    def build(folder: Path) -> None:
         gguf = embedded_gguf_path()
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        _atomic_save(None, tokenizer, target)
-    return target
+        AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(folder)
+
+    return cache.cached_folder("models", "smollm2-tokenizer", build)
+
+
+def _hub_source(name: str) -> str:
+    """A hub id or local folder, checked before any download is attempted."""
+    looks_local = name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
+    if looks_local:
+        path = Path(name).expanduser()
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(
+                f"model folder {name!r} not found or has no config.json; registry names: "
+                f"{sorted(REGISTRY)}"
+            )
+        return str(path)
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", name):
+        raise KeyError(
+            f"unknown model {name!r}: use a registry name {sorted(REGISTRY)}, a hub id "
+            "('org/name') or a local checkpoint folder"
+        )
+    return name
+
+
+@functools.cache
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """True when the Hugging Face hub (or the mirror in HF_ENDPOINT) accepts a connection.
+
+    Checked once per process: without it, a download on a machine without network retries for
+    about a minute before failing.
+    """
+    host = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        socket.create_connection((host or "huggingface.co", 443), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
+def _hub_kwargs(source: str | Path) -> dict[str, bool]:
+    """Only the local Hugging Face cache when the hub cannot be reached (or a folder is given)."""
+    if isinstance(source, Path) or Path(str(source)).exists():
+        return {}
+    return {} if hub_reachable() else {"local_files_only": True}
+
+
+@contextlib.contextmanager
+def _explain_offline(name: str):
+    """Turn a failed hub download into an error that says how to run without network."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(
+            f"could not load {name!r} from the Hugging Face hub or its local cache "
+            f"({'hub unreachable' if not hub_reachable() else exc.__class__.__name__}). "
+            "Without network, use the embedded model (MODEL='smollm2-135m'), a local checkpoint "
+            "folder, or download on a networked machine (`hf download "
+            f"{name}`) and run with HF_HUB_OFFLINE=1."
+        ) from exc
 
 
 # --------------------------------------------------------------------------- tokenizer
@@ -190,8 +233,9 @@ def load_tokenizer(name: str = EMBEDDED) -> PreTrainedTokenizerBase:
     elif name == TINY:
         source = _tokenizer_dir()
     else:
-        source = name
-    return prepare_tokenizer(AutoTokenizer.from_pretrained(source))
+        source = _hub_source(name)
+    with _explain_offline(str(name)):
+        return prepare_tokenizer(AutoTokenizer.from_pretrained(source, **_hub_kwargs(source)))
 
 
 # --------------------------------------------------------------------------- models
@@ -223,27 +267,41 @@ def tiny_random_model(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
 def load_model(
     name: str = EMBEDDED, dtype: str = "auto", device: str = "auto"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load (model, tokenizer) on the policy's device and dtype, in eval mode.
+    """Load (model, tokenizer): float32 weights on the policy's device, in eval mode.
 
     Args:
         name: a registry name (`smollm2-135m`, `tiny-random`), hub id or local folder.
-        dtype: `auto` (policy above), `float32` or `bfloat16`.
+        dtype: the compute dtype, recorded as `model.compute_dtype` and applied by `autocast`:
+            `auto` (policy above), `float32`, `bfloat16` or `float16`.
         device: `auto`, `cpu`, `cuda` or `cuda:N`.
     """
     torch_device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, torch_device)
+    torch_dtype = compute_dtype(dtype, torch_device)
     tokenizer = load_tokenizer(name)
     if name == TINY:
         model: PreTrainedModel = tiny_random_model(len(tokenizer))
     else:
-        source = _embedded_dir() if name == EMBEDDED else name
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+        source = _embedded_dir() if name == EMBEDDED else _hub_source(name)
+        with _explain_offline(str(name)):
+            model = AutoModelForCausalLM.from_pretrained(
+                source, dtype=torch.float32, **_hub_kwargs(source)
+            )
     model.config.pad_token_id = tokenizer.pad_token_id
     if model.generation_config is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model = model.to(device=torch_device, dtype=torch_dtype)
+    model = model.to(device=torch_device, dtype=torch.float32)
+    model.compute_dtype = torch_dtype
     model.eval()
     return model, tokenizer
+
+
+def autocast(model: torch.nn.Module) -> contextlib.AbstractContextManager:
+    """Forward passes of `model` in its compute dtype (a no-op for float32)."""
+    dtype = getattr(model, "compute_dtype", torch.float32)
+    device = next(model.parameters()).device
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def n_layers(name: str = EMBEDDED) -> int:
@@ -252,16 +310,23 @@ def n_layers(name: str = EMBEDDED) -> int:
         return 2
     from transformers import AutoConfig
 
-    source = _embedded_dir() if name == EMBEDDED else name
-    config = AutoConfig.from_pretrained(source)
+    source = _embedded_dir() if name == EMBEDDED else _hub_source(name)
+    with _explain_offline(str(name)):
+        config = AutoConfig.from_pretrained(source, **_hub_kwargs(source))
     return int(config.num_hidden_layers)
 
 
-def save_checkpoint(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path) -> Path:
-    """Atomically save a model (adapters merged) and its tokenizer to `path`."""
+def save_checkpoint(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path
+) -> None:
+    """Save a model (adapters merged, float32 safetensors) and its tokenizer into `folder`.
+
+    Call it inside `lib.cache.cached_folder`/`atomic_dir`, which make the write atomic and
+    checksummed.
+    """
     to_save = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
-    _atomic_save(to_save, tokenizer, Path(path))
-    return Path(path)
+    to_save.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
 
 
 def n_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:

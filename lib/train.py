@@ -1,41 +1,55 @@
 """The one training loop of the study, for fine-tuning and for unlearning.
 
-`train(model, micro_batches, loss_fn, spec)` runs AdamW with warm-up + schedule, gradient
-accumulation, clipping and a divergence guard, and meters its cost. Streams (what a micro-batch
-holds) are built by the caller: `qa_stream` for fine-tuning, `unlearn_stream` for unlearning
-(forget anchors + one random retain example per forget example, as open-unlearning's
-`ForgetRetainDataset`).
+`train(model, micro_batches, n_micro, loss_fn, spec)` runs AdamW with a `transformers`
+schedule (linear/cosine/constant after linear warm-up, as the Hugging Face Trainer), gradient
+accumulation, clipping and a divergence guard, and meters its cost (tokens, seconds, peak
+memory). `micro_batches` is any iterable (a generator is fine); `loss_fn(model, micro)` returns
+the loss to minimise, floats to log, and the tokens that went through forward+backward and
+through frozen reference forwards (for the FLOP count).
 
-Precision: when the model is held in bfloat16 (GPU, or a CPU with native bf16), the optimiser
-keeps float32 master weights and copies them back after each step, because AdamW updates of
-~1e-5 relative size vanish when rounded to bf16's 8-bit mantissa.
+Precision: weights and optimiser state stay float32; forward passes run under `torch.autocast`
+in the model's compute dtype (`lib.models.autocast`). This is the standard mixed-precision
+recipe, and the one FSDP/DeepSpeed expect to own.
+
+Several processes: launched with `accelerate launch --num_processes N` (see `lib.runner`), the
+model and optimiser are prepared by Accelerate (DDP, or FSDP/DeepSpeed from `accelerate
+config`), and the `grad_accum` micro-batches of every optimiser step are dealt round-robin to
+the processes. Each micro-batch loss is scaled by N / (micro-batches in the step) and the
+gradients are averaged over processes, so every step's gradient is the mean over the step's
+micro-batches *whatever N is*: 1 and N processes follow the same trajectory (up to float
+summation order). A process with no micro-batch left in a short final step runs a zero-weighted
+one, so that every process makes the same collective calls.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, get_scheduler
 
-from lib.data.authors import QA
-from lib.methods.base import UnlearnBatch
-from lib.prompting import Batch, encode_pairs, format_prompt
-from lib.specs import TrainSpec
+from lib import distributed, models
+from lib.progress import progress
+from lib.specs import LoraSpec, TrainSpec
 
 logger = logging.getLogger(__name__)
-SCHEDULES = ("linear", "constant", "cosine")
+M = TypeVar("M")
+LossFn = Callable[[PreTrainedModel, Any], tuple[torch.Tensor, dict[str, float], int, int]]
+#: TrainSpec.schedule -> transformers.get_scheduler name
+SCHEDULER_NAMES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
 
 class DivergenceError(RuntimeError):
-    """A loss became NaN or infinite."""
+    """A loss or gradient norm became NaN or infinite."""
 
 
 @dataclass
@@ -43,7 +57,7 @@ class TrainResult:
     """What a training run did and cost."""
 
     steps: int = 0  # optimiser steps taken
-    train_tokens: int = 0  # tokens through forward+backward (all streams)
+    train_tokens: int = 0  # tokens through forward+backward (all streams, all processes)
     reference_tokens: int = 0  # tokens through forward-only reference passes
     seconds: float = 0.0  # wall time of the loop
     peak_memory_mb: float = 0.0  # peak RSS above the start (CPU) or peak allocated (CUDA)
@@ -51,19 +65,9 @@ class TrainResult:
     message: str = ""  # why it stopped early, if it did
     log: list[dict[str, float]] = field(default_factory=list)  # per-step losses
 
-    def as_dict(self) -> dict:
-        return {
-            k: getattr(self, k)
-            for k in (
-                "steps",
-                "train_tokens",
-                "reference_tokens",
-                "seconds",
-                "peak_memory_mb",
-                "diverged",
-                "message",
-            )
-        }
+    def as_dict(self) -> dict[str, Any]:
+        """Everything but the per-step log."""
+        return {k: v for k, v in self.__dict__.items() if k != "log"}
 
 
 class PeakMemory:
@@ -74,7 +78,8 @@ class PeakMemory:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _rss_mb(self) -> float:
+    @staticmethod
+    def _rss_mb() -> float:
         import psutil
 
         return psutil.Process().memory_info().rss / 2**20
@@ -94,7 +99,7 @@ class PeakMemory:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.device.type == "cuda":
             self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
         else:
@@ -109,197 +114,175 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def lr_lambda(schedule: str, total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """Multiplier of the peak learning rate at a step: linear warm-up, then the schedule."""
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+@cache
+def _accelerator():
+    """The process's Accelerator (created once: Accelerate keeps global state)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
 
-    def factor(step: int) -> float:
-        if warmup_steps and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        if schedule == "linear":
-            return max(0.0, 1.0 - progress)
-        if schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-        return 1.0
-
-    return factor
+    # Methods that read an intermediate layer (RMU) leave upper layers without gradients.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    return Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
 
 
-class _MasterWeights:
-    """float32 copies of low-precision parameters that the optimiser updates."""
+def attach_lora(model: PreTrainedModel, spec: LoraSpec) -> PreTrainedModel:
+    """Wrap the model with LoRA adapters (peft); only the adapters require gradients."""
+    from peft import LoraConfig, get_peft_model
 
-    def __init__(self, params: Sequence[torch.nn.Parameter]) -> None:
-        self.params = list(params)
-        self.active = any(p.dtype != torch.float32 for p in self.params)
-        self.masters = (
-            [p.detach().float().clone() for p in self.params] if self.active else self.params
-        )
+    config = LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=list(spec.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    wrapped = get_peft_model(model, config)
+    wrapped.compute_dtype = getattr(model, "compute_dtype", torch.float32)
+    return wrapped
 
-    def pull_grads(self) -> None:
-        if self.active:
-            for p, m in zip(self.params, self.masters, strict=True):
-                m.grad = None if p.grad is None else p.grad.float()
-                p.grad = None
 
-    @torch.no_grad()
-    def push_weights(self) -> None:
-        if self.active:
-            for p, m in zip(self.params, self.masters, strict=True):
-                p.copy_(m)
+def merge_lora(model: PreTrainedModel) -> PreTrainedModel:
+    """Merge adapters into plain weights (a no-op for a model without adapters)."""
+    if not hasattr(model, "merge_and_unload"):
+        return model
+    dtype = getattr(model, "compute_dtype", torch.float32)
+    merged = model.merge_and_unload()
+    merged.compute_dtype = dtype
+    for p in merged.parameters():
+        p.requires_grad_(True)
+    return merged
+
+
+def _steps(micro_batches: Iterable[M], n_micro: int, grad_accum: int) -> Iterator[list[M]]:
+    """Group the micro-batches of each optimiser step (the last group may be shorter)."""
+    group: list[M] = []
+    seen = 0
+    for micro in micro_batches:
+        group.append(micro)
+        seen += 1
+        if len(group) == grad_accum or seen == n_micro:
+            yield group
+            group = []
+    if group:
+        yield group
+    if seen != n_micro:
+        raise ValueError(f"expected {n_micro} micro-batches, the stream gave {seen}")
+
+
+def _oom_advice(spec: TrainSpec) -> str:
+    half = max(1, spec.batch_size // 2)
+    return (
+        f"out of GPU memory with micro-batches of {spec.batch_size} sequences of up to "
+        f"{spec.max_length} tokens; try batch_size={half} with grad_accum={spec.grad_accum * 2} "
+        "(same examples per step), a shorter max_length, or LoRA"
+    )
 
 
 def train(
     model: PreTrainedModel,
-    micro_batches: Sequence[object],
-    loss_fn: Callable[[object], tuple[torch.Tensor, dict[str, float], int, int]],
+    micro_batches: Iterable[Any],
+    n_micro: int,
+    loss_fn: LossFn,
     spec: TrainSpec,
-    params: Sequence[torch.nn.Parameter] | None = None,
     desc: str = "train",
 ) -> TrainResult:
-    """Run the loop over pre-built micro-batches.
+    """Train the parameters of `model` that require gradients; see the module docstring.
 
-    Args:
-        micro_batches: the whole run's micro-batches in order (epochs already unrolled).
-        loss_fn: micro-batch -> (loss to minimise, floats to log, train tokens, reference
-            tokens).
-        params: parameters to update (default: all that require gradients).
-
-    The divergence guard checks every loss before its backward pass: a NaN/inf loss stops the
-    run with `diverged=True`, and the model keeps the weights of the last finished step.
+    The divergence guard checks every loss before its backward pass and every gradient norm
+    before its update: a NaN/inf stops the run with `diverged=True`, and the model keeps the
+    weights of the last finished step.
     """
-    if spec.grad_accum < 1 or spec.batch_size < 1:
-        raise ValueError("batch_size and grad_accum must be >= 1")
-    params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+    if n_micro < 1:
+        raise ValueError(f"nothing to train on: {n_micro} micro-batches")
+    params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("no trainable parameters")
     device = next(model.parameters()).device
-    total_steps = max(1, math.ceil(len(micro_batches) / spec.grad_accum))
-    warmup = int(spec.warmup_ratio * total_steps)
-    master = _MasterWeights(params)
-    optimizer = torch.optim.AdamW(master.masters, lr=spec.lr, weight_decay=spec.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(spec.schedule, total_steps, warmup)
+    world, rank = distributed.world_size(), distributed.rank()
+    total_steps = max(1, math.ceil(n_micro / spec.grad_accum))
+    optimizer = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    scheduler = get_scheduler(
+        SCHEDULER_NAMES[spec.schedule],
+        optimizer,
+        num_warmup_steps=int(spec.warmup_ratio * total_steps),
+        num_training_steps=total_steps,
     )
+    trained = model
+    if distributed.active():
+        accelerator = _accelerator()
+        trained, optimizer = accelerator.prepare(model, optimizer)
     result = TrainResult()
+    counts = torch.zeros(2, dtype=torch.float64)
     model.train()
     start = time.perf_counter()
-    with PeakMemory(device) as memory:
-        bar = tqdm(total=total_steps, desc=desc, leave=False, mininterval=2.0)
-        accumulated: dict[str, float] = {}
+    with PeakMemory(device) as memory, progress(total_steps, desc) as bar:
         try:
-            for index, micro in enumerate(micro_batches):
-                loss, logs, n_train, n_ref = loss_fn(micro)
-                if not torch.isfinite(loss):
-                    raise DivergenceError(
-                        f"loss became {float(loss)} at step {result.steps} "
-                        f"(micro-batch {index}); stopped, keeping the last finished step"
-                    )
-                # the last group may be shorter than grad_accum: average over its real size
-                group_start = index - index % spec.grad_accum
-                group = min(spec.grad_accum, len(micro_batches) - group_start)
-                (loss / group).backward()
-                result.train_tokens += n_train
-                result.reference_tokens += n_ref
-                for k, v in {"loss": float(loss.detach()), **logs}.items():
-                    accumulated[k] = accumulated.get(k, 0.0) + v / group
-                last = index == len(micro_batches) - 1
-                if (index + 1) % spec.grad_accum and not last:
-                    continue
-                master.pull_grads()
+            for group in _steps(micro_batches, n_micro, spec.grad_accum):
+                mine = group[rank::world]
+                calls = math.ceil(len(group) / world)
+                logs: dict[str, float] = {}
+                for j in range(calls):
+                    real = j < len(mine)
+                    micro = mine[j] if real else group[0]
+                    sync = j == calls - 1 or world == 1
+                    no_sync = contextlib.nullcontext() if sync else trained.no_sync()
+                    with no_sync:
+                        with models.autocast(model):
+                            loss, extra, n_train, n_ref = loss_fn(trained, micro)
+                        bad = torch.tensor([0.0 if torch.isfinite(loss) else 1.0])
+                        if distributed.all_reduce_sum(bad).item() > 0:
+                            raise DivergenceError(
+                                f"loss became non-finite at step {result.steps + 1}; stopped, "
+                                "keeping the weights of the last finished step"
+                            )
+                        # world == 1: loss / len(group), exactly the plain accumulation
+                        (loss / (len(group) / world) if real else loss * 0.0).backward()
+                    for k, v in {"loss": float(loss.detach()), **extra}.items():
+                        logs[k] = logs.get(k, 0.0) + (v / len(group) if real else 0.0)
+                    if real:
+                        counts += torch.tensor([n_train, n_ref], dtype=torch.float64)
+                logs = _sum_over_processes(logs)
                 if spec.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(master.masters, spec.max_grad_norm)
+                    norm = _clip(trained, params, spec.max_grad_norm)
+                    if not math.isfinite(norm):
+                        raise DivergenceError(
+                            f"gradient norm became {norm} at step {result.steps + 1}; stopped, "
+                            "keeping the weights of the last finished step"
+                        )
+                    logs["grad_norm"] = norm
+                logs["lr"] = scheduler.get_last_lr()[0]
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                master.push_weights()
                 result.steps += 1
-                result.log.append({"step": result.steps, **accumulated})
-                bar.set_postfix(loss=f"{accumulated['loss']:.3f}")
-                bar.update()
-                accumulated = {}
+                result.log.append({"step": result.steps, **logs})
+                bar.set_postfix(loss=f"{logs['loss']:.3f}")
+                bar.update(1)
         except DivergenceError as err:
             logger.warning("%s: %s", desc, err)
             result.diverged, result.message = True, str(err)
             optimizer.zero_grad(set_to_none=True)
             for p in params:
                 p.grad = None
-        finally:
-            bar.close()
+        except torch.OutOfMemoryError as err:
+            raise RuntimeError(f"{desc}: {_oom_advice(spec)}") from err
+    distributed.all_reduce_sum(counts)
+    result.train_tokens, result.reference_tokens = int(counts[0]), int(counts[1])
     result.seconds = time.perf_counter() - start
     result.peak_memory_mb = memory.peak_mb
     model.eval()
     return result
 
 
-# --------------------------------------------------------------------------- streams
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def _sum_over_processes(logs: dict[str, float]) -> dict[str, float]:
+    if not distributed.active():
+        return logs
+    keys = sorted(logs)
+    values = distributed.all_reduce_sum(torch.tensor([logs[k] for k in keys], dtype=torch.float64))
+    return dict(zip(keys, values.tolist(), strict=True))
 
 
-def epoch_orders(n: int, epochs: float, seed: int) -> list[int]:
-    """Shuffled example indices for `epochs` passes (a fractional last pass is cut)."""
-    rng = np.random.default_rng(seed)
-    order: list[int] = []
-    for _ in range(math.ceil(epochs)):
-        order.extend(rng.permutation(n).tolist())
-    return order[: max(1, int(round(epochs * n)))]
-
-
-def qa_stream(
-    tokenizer: PreTrainedTokenizerBase,
-    qas: Sequence[QA],
-    spec: TrainSpec,
-    answers: str = "answer",
-) -> list[Batch]:
-    """Fine-tuning micro-batches over `qas` for `spec.epochs` passes (`answers`: answer|idk)."""
-    if not qas:
-        raise ValueError("cannot train on an empty split")
-    order = epoch_orders(len(qas), spec.epochs, spec.seed)
-    batches = []
-    for idx in _chunks(order, spec.batch_size):
-        chosen = [qas[i] for i in idx]
-        batches.append(_encode(tokenizer, chosen, answers, spec.max_length))
-    return batches
-
-
-def _encode(tokenizer, qas: Sequence[QA], answers: str, max_length: int) -> Batch:
-    prompts = [format_prompt(tokenizer, q.question) for q in qas]
-    texts = [q.answer if answers == "answer" else q.idk_answer for q in qas]
-    return encode_pairs(tokenizer, prompts, texts, max_length)
-
-
-def unlearn_stream(
-    tokenizer: PreTrainedTokenizerBase,
-    forget: Sequence[QA],
-    retain: Sequence[QA],
-    spec: TrainSpec,
-    with_retain: bool,
-    with_idk: bool,
-) -> list[UnlearnBatch]:
-    """Unlearning micro-batches: forget anchors for `spec.epochs` passes, each paired with an
-    equally sized random retain draw (seeded) and, if asked, the forget questions with IDK
-    answers."""
-    if not forget:
-        raise ValueError("the forget set is empty")
-    if with_retain and not retain:
-        raise ValueError("this method needs retain data but the retain set is empty")
-    rng = np.random.default_rng(spec.seed + 1)
-    order = epoch_orders(len(forget), spec.epochs, spec.seed)
-    batches = []
-    for idx in _chunks(order, spec.batch_size):
-        chosen = [forget[i] for i in idx]
-        retain_batch = None
-        if with_retain:
-            draw = rng.integers(0, len(retain), size=len(chosen))
-            retain_batch = _encode(tokenizer, [retain[i] for i in draw], "answer", spec.max_length)
-        batches.append(
-            UnlearnBatch(
-                forget=_encode(tokenizer, chosen, "answer", spec.max_length),
-                retain=retain_batch,
-                forget_idk=_encode(tokenizer, chosen, "idk", spec.max_length) if with_idk else None,
-            )
-        )
-    return batches
+def _clip(trained: torch.nn.Module, params: list[torch.nn.Parameter], max_norm: float) -> float:
+    if distributed.active():
+        return float(_accelerator().clip_grad_norm_(trained.parameters(), max_norm))
+    return float(torch.nn.utils.clip_grad_norm_(params, max_norm))

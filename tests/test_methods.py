@@ -12,8 +12,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from lib import methods
+from lib.batches import IGNORE, Batch, anchored_batches
 from lib.data import build_benchmark
-from lib.methods.base import ACCESS, FAMILIES, UnlearnBatch
+from lib.methods.base import (
+    ACCESS,
+    FAMILIES,
+    GradientMethod,
+    UnlearnContext,
+    UnlearnData,
+    Unlearned,
+)
 from lib.methods.losses import (
     ce_mean,
     forward_logits,
@@ -24,19 +32,23 @@ from lib.methods.losses import (
     token_nll,
 )
 from lib.methods.representation import decoder_layers, hidden_at, masked_mse
-from lib.prompting import IGNORE, Batch
 from lib.specs import TrainSpec
-from lib.train import unlearn_stream
 
-TRAINING_METHODS = sorted(n for n, c in methods.METHODS.items() if c.updates_weights)
+TRAINING_METHODS = sorted(n for n, c in methods.METHODS.items() if issubclass(c, GradientMethod))
 HPARAMS = {"rmu": {"layer": 1}}  # tiny-random has 2 layers (RMU default: layer 7)
+
+
+class Streams(dict):
+    """A micro-batch {stream: Batch} that tests can also read as attributes."""
+
+    __getattr__ = dict.__getitem__
 
 
 def test_the_expected_methods_are_registered():
     expected_training = {"ga", "grad_diff", "ga_kl", "npo", "simnpo", "idk_dpo", "idk", "rmu"}
     assert expected_training <= set(TRAINING_METHODS)
     assert {"retrain", "icul"} <= set(methods.METHODS)
-    assert not methods.METHODS["retrain"].updates_weights
+    assert methods.METHODS["retrain"].updates_weights  # retraining produces new weights
     assert not methods.METHODS["icul"].updates_weights
 
 
@@ -75,7 +87,7 @@ def toy():
     forget = _toy_batch([[1, 2, 3, 4, 5, 0], [2, 3, 6, 1, 0, 0]], [2, 2], [6, 4])
     idk = _toy_batch([[1, 2, 6, 6, 0, 0], [2, 3, 6, 6, 0, 0]], [2, 2], [4, 4])
     retain = _toy_batch([[4, 5, 1, 2, 3, 0], [5, 4, 3, 0, 0, 0]], [1, 2], [5, 3])
-    batch = UnlearnBatch(forget=forget, retain=retain, forget_idk=idk)
+    batch = Streams(forget=forget, retain=retain, forget_idk=idk)
     return SimpleNamespace(model=model, reference=reference, batch=batch)
 
 
@@ -293,14 +305,32 @@ def test_ga_kl_is_ga_plus_kl(toy):
 # --------------------------------------------------------------------------- every method, tiny LM
 
 
+def _rows(qas) -> list[dict]:
+    return [q.to_dict() for q in qas]
+
+
 @pytest.fixture(scope="module")
-def tiny_batch(tiny_tokenizer) -> UnlearnBatch:
+def request_data() -> UnlearnData:
     bench = build_benchmark(n_authors=4, qa_per_author=4)
-    forget, retain = bench.split("forget10"), bench.retain_for("forget10")
+    forget = _rows(bench.split("forget10"))
+    streams = {
+        "forget": forget,
+        "forget_idk": [{**r, "answer": r["idk_answer"]} for r in forget],
+        "retain": _rows(bench.retain_for("forget10")),
+    }
+    return UnlearnData(streams, tuple(bench.authors("forget10")))
+
+
+@pytest.fixture(scope="module")
+def tiny_batch(tiny_tokenizer, request_data) -> Streams:
     spec = TrainSpec(epochs=1, batch_size=2, max_length=64)
-    batches = unlearn_stream(tiny_tokenizer, forget, retain, spec, with_retain=True, with_idk=True)
-    assert len(batches) == 2 and batches[0].forget.input_ids.shape[0] == 2
-    return batches[0]
+    micro = list(
+        anchored_batches(
+            tiny_tokenizer, request_data.streams, spec, "forget", ["forget_idk"], ["retain"]
+        )
+    )
+    assert len(micro) == 2 and micro[0]["forget"].input_ids.shape[0] == 2
+    return Streams(micro[0])
 
 
 @pytest.mark.parametrize("name", TRAINING_METHODS)
@@ -313,7 +343,7 @@ def test_every_training_method_gives_a_finite_loss_with_gradients(name, tiny_mod
         for p in reference.parameters():
             p.requires_grad_(False)
     method.prepare(tiny_model, 0)
-    params = list(method.trainable_parameters(tiny_model))
+    params = [p for p in tiny_model.parameters() if p.requires_grad]
     assert params
     tiny_model.train()
     loss, logs = method.loss(tiny_model, tiny_batch, reference)
@@ -327,10 +357,64 @@ def test_every_training_method_gives_a_finite_loss_with_gradients(name, tiny_mod
     assert all(torch.isfinite(g).all() for g in grads)
     if reference is not None:
         assert all(p.grad is None for p in reference.parameters())
-    for stream in (*method.grad_streams, *method.reference_streams):
-        assert getattr(tiny_batch, stream) is not None, stream
-    if method.needs_idk:
-        assert "forget_idk" in method.grad_streams
+    assert set(method.grad_streams) | set(method.reference_streams) <= set(method.streams)
+
+
+def _context(tokenizer, model, **overrides) -> UnlearnContext:
+    loads: list[int] = []
+
+    def load_reference():
+        loads.append(1)
+        return copy.deepcopy(model)
+
+    ctx = UnlearnContext(
+        tokenizer=tokenizer,
+        train=TrainSpec(epochs=1, lr=1e-3, batch_size=2, max_length=64),
+        load_reference=load_reference,
+        **overrides,
+    )
+    ctx.loads = loads  # type: ignore[attr-defined]
+    return ctx
+
+
+@pytest.mark.parametrize("name", ["ga", "npo", "idk"])
+def test_gradient_method_unlearn_runs_the_loop(name, tiny_model, tiny_tokenizer, request_data):
+    before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    ctx = _context(tiny_tokenizer, tiny_model)
+    method = methods.get(name)
+    out = method.unlearn(tiny_model, request_data, ctx)
+    assert isinstance(out, Unlearned) and out.context == "" and out.flops is None
+    assert out.train.steps == 2 and not out.train.diverged  # 4 forget rows, batch 2
+    assert out.train.train_tokens > 0
+    assert (out.train.reference_tokens > 0) == method.needs_reference
+    assert len(ctx.loads) == int(method.needs_reference)  # the reference is loaded only if used
+    after = out.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert all(p.requires_grad for p in out.model.parameters())
+
+
+def test_unlearn_data_names_missing_streams(request_data):
+    with pytest.raises(KeyError, match="has no stream 'nope'"):
+        request_data["nope"]
+
+
+def test_retrain_hands_the_retain_rows_to_the_benchmark_recipe(
+    tiny_tokenizer, tiny_model, request_data
+):
+    seen = []
+
+    def retrain(rows):
+        seen.append(len(rows))
+        return Unlearned(model=tiny_model, source="oracle")
+
+    out = methods.get("retrain").unlearn(
+        tiny_model, request_data, _context(tiny_tokenizer, tiny_model, retrain=retrain)
+    )
+    assert seen == [len(request_data["retain"])] and out.source == "oracle"
+    with pytest.raises(ValueError, match="training recipe"):
+        methods.get("retrain").unlearn(
+            tiny_model, request_data, _context(tiny_tokenizer, tiny_model)
+        )
 
 
 # --------------------------------------------------------------------------- registry
@@ -394,10 +478,12 @@ def test_taxonomy_has_one_row_per_method():
 
 def test_streams_are_consistent_with_needs():
     for name, cls in methods.METHODS.items():
-        streams = {*cls.grad_streams, *cls.reference_streams}
-        assert ("retain" in streams) <= cls.needs_retain, name
-        assert ("forget_idk" in streams) <= cls.needs_idk, name
-        assert bool(cls.reference_streams) == cls.needs_reference, name
+        method = cls()
+        if isinstance(method, GradientMethod):
+            used = {*cls.grad_streams, *cls.reference_streams}
+            assert used <= set(method.streams), name
+            assert bool(cls.reference_streams) == cls.needs_reference, name
+        assert method.needs_retain == ("retain" in method.streams), name
 
 
 # --------------------------------------------------------------------------- RMU
@@ -464,9 +550,6 @@ def test_rmu_wmdp_trains_only_down_proj(tiny_model):
         "model.layers.0.mlp.down_proj.weight",
         "model.layers.1.mlp.down_proj.weight",
     }
-    assert {id(p) for p in method.trainable_parameters(tiny_model)} == {
-        id(p) for n, p in tiny_model.named_parameters() if n in trainable
-    }
 
 
 def test_rmu_wmdp_lower_layer_window(tiny_model):
@@ -490,20 +573,37 @@ def test_rmu_control_vector_is_seeded_with_the_steering_norm(tiny_model):
 # --------------------------------------------------------------------------- ICUL
 
 
+def _icul_data(n: int = 10) -> UnlearnData:
+    forget = [{"question": f"forget {i}?", "answer": f"I don't know {i}"} for i in range(n)]
+    retain = [{"question": f"retain {i}?", "answer": f"answer {i}"} for i in range(n)]
+    return UnlearnData({"forget_idk": forget, "retain": retain}, ("Ada Brook", "Ben Carter"))
+
+
 def test_icul_context_names_authors_and_limits_demonstrations():
-    demos = [(f"question {i}?", f"answer {i}") for i in range(10)]
-    method = methods.get("icul", n_demonstrations=3)
-    context = method.context(["Ada Brook", "Ben Carter"], demos)
+    data = _icul_data(40)
+    method = methods.get("icul", n_demonstrations=3, forget_step=1, retain_step=1)
+    context = method.context(data)
     assert "Ada Brook, Ben Carter" in context
     assert context.count("Q: ") == 3
-    assert "question 2?" in context and "question 3?" not in context
-    assert methods.get("icul", n_demonstrations=0).context(["Ada Brook"], demos).count("Q:") == 0
-    few = methods.get("icul", n_demonstrations=8).context(["Ada Brook"], demos[:2])
-    assert few.count("Q: ") == 2
+    # forget and retain demonstrations alternate: forget 0, retain 0, forget 1
+    assert "forget 0?" in context and "retain 0?" in context and "forget 1?" in context
+    assert "retain 1?" not in context
+    none = methods.get("icul", n_demonstrations=0).context(data)
+    assert none.count("Q:") == 0
+    spread = methods.get("icul", n_demonstrations=8, forget_step=7, retain_step=37).context(data)
+    assert spread.count("Q: ") == 4  # retain rows 0 and 37 of 40 -> two pairs
+    assert "forget 7?" in spread and "retain 37?" in spread
     with pytest.raises(ValueError, match="n_demonstrations"):
-        methods.get("icul", n_demonstrations=-1).context(["Ada Brook"], demos)
+        methods.get("icul", n_demonstrations=-1).context(data)
+    with pytest.raises(ValueError, match="step"):
+        methods.get("icul", forget_step=0).check(2)
 
 
-def test_weight_updating_methods_have_no_context():
-    for name in TRAINING_METHODS:
-        assert methods.get(name, **HPARAMS.get(name, {})).context(["A"], [("q", "a")]) == ""
+def test_icul_unlearn_keeps_the_weights_and_returns_the_context(tiny_model, tiny_tokenizer):
+    before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    out = methods.get("icul").unlearn(
+        tiny_model, _icul_data(), _context(tiny_tokenizer, tiny_model)
+    )
+    assert out.model is tiny_model and "Ada Brook" in out.context
+    assert all(torch.equal(before[k], v) for k, v in tiny_model.state_dict().items())
+    assert out.train.steps == 0 and out.train.train_tokens == 0

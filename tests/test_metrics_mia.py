@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 import zlib
 
 import numpy as np
@@ -47,23 +46,6 @@ def test_min_k_plus_plus():
     assert mia.min_k_plus_plus_score([-1.0], [0.0], [0.0], k=1.0) == pytest.approx(1000.0)
     with pytest.raises(ValueError, match="mismatch"):
         mia.min_k_plus_plus_score(LP, zeros[:3], ones)
-
-
-def test_min_k_plus_plus_moments():
-    rng = np.random.default_rng(0)
-    logits = rng.normal(size=(3, 7))
-    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    mu, sigma = mia.min_k_plus_plus_moments(logp)
-    p = np.exp(logp)
-    ref_mu = (p * logp).sum(1)
-    ref_sigma = np.sqrt((p * (logp - ref_mu[:, None]) ** 2).sum(1))
-    np.testing.assert_allclose(mu, ref_mu)
-    np.testing.assert_allclose(sigma, ref_sigma)
-    # Zero-probability tokens (log p = -inf) contribute nothing and raise no warning.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        mu2, sigma2 = mia.min_k_plus_plus_moments([[math.log(0.5), math.log(0.5), -np.inf]])
-    np.testing.assert_allclose([mu2[0], sigma2[0]], [math.log(0.5), 0.0], atol=1e-12)
 
 
 def test_reference_score():

@@ -11,7 +11,7 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 from transformers import PreTrainedTokenizerFast
 
-from lib import models, paths
+from lib import cache, models, paths
 from lib.evaluate import generate
 
 # --------------------------------------------------------------------------- device and dtype
@@ -41,27 +41,27 @@ def test_resolve_device_rejects_unknown_names(bad):
     ("name", "expected"),
     [("float32", torch.float32), ("bfloat16", torch.bfloat16), ("float16", torch.float16)],
 )
-def test_resolve_dtype_explicit_names_taken_as_given(name, expected):
-    assert models.resolve_dtype(name, torch.device("cpu")) is expected
-    assert models.resolve_dtype(name, torch.device("cuda")) is expected
+def test_compute_dtype_explicit_names_taken_as_given(name, expected):
+    assert models.compute_dtype(name, torch.device("cpu")) is expected
+    assert models.compute_dtype(name, torch.device("cuda")) is expected
 
 
 @pytest.mark.parametrize("bad", ["fp32", "bf16", "float64", "Float32", ""])
-def test_resolve_dtype_rejects_unknown_names(bad):
+def test_compute_dtype_rejects_unknown_names(bad):
     with pytest.raises(ValueError, match="dtype must be one of"):
-        models.resolve_dtype(bad, torch.device("cpu"))
+        models.compute_dtype(bad, torch.device("cpu"))
 
 
 @pytest.mark.parametrize(("native", "expected"), [(False, torch.float32), (True, torch.bfloat16)])
-def test_resolve_dtype_auto_on_cpu_needs_native_bf16(monkeypatch, native, expected):
+def test_compute_dtype_auto_on_cpu_needs_native_bf16(monkeypatch, native, expected):
     monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: native)
-    assert models.resolve_dtype("auto", torch.device("cpu")) is expected
+    assert models.compute_dtype("auto", torch.device("cpu")) is expected
 
 
 @pytest.mark.parametrize(("bf16", "expected"), [(True, torch.bfloat16), (False, torch.float16)])
-def test_resolve_dtype_auto_on_cuda(monkeypatch, bf16, expected):
+def test_compute_dtype_auto_on_cuda(monkeypatch, bf16, expected):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
-    assert models.resolve_dtype("auto", torch.device("cuda")) is expected
+    assert models.compute_dtype("auto", torch.device("cuda")) is expected
 
 
 @pytest.mark.parametrize(
@@ -173,11 +173,13 @@ def test_save_checkpoint_round_trip(tiny_model, tiny_tokenizer, tmp_path):
     with torch.no_grad():  # make the weights distinguishable from a fresh tiny-random
         model.model.layers[1].mlp.down_proj.weight.add_(0.5)
     target = tmp_path / "ckpt"
-    assert models.save_checkpoint(model, tiny_tokenizer, target) == target
+    with cache.atomic_dir(target) as tmp:
+        models.save_checkpoint(model, tiny_tokenizer, tmp)
     assert (target / "config.json").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt"], "temporary folders left behind"
 
     loaded, tok = models.load_model(str(target), dtype="float32", device="cpu")
+    assert next(loaded.parameters()).dtype == torch.float32
     assert models.n_layers(str(target)) == 2
     assert tok.pad_token_id == tiny_tokenizer.pad_token_id
     assert tok.eos_token_id == tiny_tokenizer.eos_token_id
@@ -190,14 +192,37 @@ def test_save_checkpoint_round_trip(tiny_model, tiny_tokenizer, tmp_path):
     assert torch.equal(expected, got)
 
 
-def test_save_checkpoint_overwrites_atomically(tiny_model, tiny_tokenizer, tmp_path):
-    target = tmp_path / "ckpt"
-    target.mkdir()
-    (target / "stale.txt").write_text("old")
-    models.save_checkpoint(tiny_model, tiny_tokenizer, target)
-    assert not (target / "stale.txt").exists()
-    assert (target / "config.json").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+def test_weights_stay_float32_whatever_the_compute_dtype(tiny_tokenizer):
+    model, _ = models.load_model(models.TINY, dtype="bfloat16", device="cpu")
+    assert next(model.parameters()).dtype == torch.float32
+    assert model.compute_dtype is torch.bfloat16
+    ids = torch.tensor([tiny_tokenizer("who is she?")["input_ids"]])
+    with torch.no_grad(), models.autocast(model):
+        logits = model(input_ids=ids).logits
+    assert logits.dtype == torch.bfloat16
+    fp32, _ = models.load_model(models.TINY, dtype="float32", device="cpu")
+    with torch.no_grad(), models.autocast(fp32):
+        assert fp32(input_ids=ids).logits.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "match"),
+    [
+        ("./no/such/folder", FileNotFoundError, "not found"),
+        ("not a model name", KeyError, "registry name"),
+    ],
+)
+def test_bad_model_names_fail_clearly(name, error, match):
+    with pytest.raises(error, match=match):
+        models.load_model(name)
+
+
+def test_hub_id_without_network_says_how_to_run_offline(monkeypatch):
+    monkeypatch.setattr(models, "hub_reachable", lambda: False)  # as on this machine
+    with pytest.raises(OSError, match="hub unreachable.*smollm2-135m.*HF_HUB_OFFLINE"):
+        models.load_tokenizer("no-such-org/no-such-model-xyz")
+    with pytest.raises(OSError, match="hub unreachable"):
+        models.load_model("no-such-org/no-such-model-xyz")
 
 
 def test_load_model_rejects_bad_device_and_dtype():
@@ -205,6 +230,17 @@ def test_load_model_rejects_bad_device_and_dtype():
         models.load_model(models.TINY, device="gpu")
     with pytest.raises(ValueError, match="dtype must be"):
         models.load_model(models.TINY, dtype="fp16")
+
+
+def test_a_corrupt_embedded_cache_is_detected_and_rebuilt(tiny_tokenizer, study_cache_dir):
+    folder = models._tokenizer_dir()
+    assert (folder / "checksums.json").exists()
+    victim = folder / "tokenizer_config.json"
+    victim.write_text(victim.read_text() + " ")  # one byte more: the checksum no longer matches
+    cache._VERIFIED.clear()
+    rebuilt = models._tokenizer_dir()
+    assert rebuilt == folder and cache.is_sealed(folder)
+    assert models.load_tokenizer(models.TINY).eos_token_id == tiny_tokenizer.eos_token_id
 
 
 def test_tokenizer_is_built_under_the_test_cache(tiny_tokenizer, study_cache_dir):

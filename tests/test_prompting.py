@@ -11,14 +11,8 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 from transformers import PreTrainedTokenizerFast
 
-from lib.prompting import (
-    IGNORE,
-    Batch,
-    encode_pairs,
-    encode_prompts_left,
-    format_prompt,
-    uses_chatml,
-)
+from lib.batches import IGNORE, Batch, encode_pairs, encode_prompts_left
+from lib.prompting import format_prompt, uses_chatml
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +137,7 @@ def test_encode_pairs_prompt_longer_than_max_length_has_no_labels(tiny_tokenizer
 
 
 def test_encode_pairs_rejects_bad_input(tiny_tokenizer):
-    with pytest.raises(ValueError, match="2 prompts but 1 answers"):
+    with pytest.raises(ValueError, match="2 prompts but 1 continuations"):
         encode_pairs(tiny_tokenizer, ["a", "b"], ["c"])
     with pytest.raises(ValueError, match="empty"):
         encode_pairs(tiny_tokenizer, [], [])

@@ -1,7 +1,8 @@
 """Registry of unlearning methods: short name -> Method class (with taxonomy tags).
 
-Later notebooks register more methods by importing their modules here; the taxonomy table of
-notebook 04 is generated from this registry, so they appear there automatically.
+A method module registers its classes with `@register`; importing it at the bottom of this file
+makes them available everywhere (and in notebook 04's taxonomy table, which is generated from
+this registry).
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from lib.methods.base import Method, UnlearnBatch
+from lib.methods.base import (
+    GradientMethod,
+    Method,
+    UnlearnContext,
+    UnlearnData,
+    Unlearned,
+    describe,
+)
 
 METHODS: dict[str, type[Method]] = {}
 
@@ -55,11 +63,7 @@ def taxonomy() -> pd.DataFrame:
         rows.append(
             {
                 "method": name,
-                "family": cls.family,
-                "needs retain data": cls.needs_retain,
-                "needs reference model": cls.needs_reference,
-                "access": cls.access,
-                "updates weights": cls.updates_weights,
+                **describe(cls),
                 "defaults": ", ".join(f"{k}={v}" for k, v in defaults.items()) or "-",
                 "reference": cls.citation,
             }
@@ -85,8 +89,11 @@ __all__ = [
     "relabel",
     "representation",
     "METHODS",
+    "GradientMethod",
     "Method",
-    "UnlearnBatch",
+    "UnlearnContext",
+    "UnlearnData",
+    "Unlearned",
     "get",
     "register",
     "taxonomy",

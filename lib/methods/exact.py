@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from transformers import PreTrainedModel
+
 from lib.methods import register
-from lib.methods.base import Method
+from lib.methods.base import Method, UnlearnContext, UnlearnData, Unlearned
 
 
 @register
 @dataclass(frozen=True)
 class Retrain(Method):
-    """Fine-tune the base model on the retain split only (TOFU's retain model).
+    """Train the base model again on the retain data only (TOFU's retain model).
 
-    Its model *is* the retain oracle that every metric compares against; its cost is the full
-    fine-tuning cost on the retain data. Runner-special: no loss here.
+    The benchmark supplies its own training recipe (`UnlearnContext.retrain`), so the result
+    *is* the benchmark's retain oracle, at the full cost of training it.
     """
 
     name = "retrain"
     family = "exact"
     citation = "Bourtoule et al. 2021 (exact unlearning); Maini et al. 2024 (TOFU retain model)"
-    needs_retain = True
-    updates_weights = False
+    streams = ("retain",)
+
+    def unlearn(self, model: PreTrainedModel, data: UnlearnData, ctx: UnlearnContext) -> Unlearned:
+        if ctx.retrain is None:
+            raise ValueError(
+                "retrain needs the benchmark's training recipe (UnlearnContext.retrain)"
+            )
+        return ctx.retrain(data["retain"])

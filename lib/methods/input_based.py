@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from transformers import PreTrainedModel
+
 from lib.methods import register
-from lib.methods.base import Method
+from lib.methods.base import Method, UnlearnContext, UnlearnData, Unlearned
 
 
 @register
@@ -31,17 +33,39 @@ class InContextUnlearning(Method):
     citation = "Pawelczyk et al. 2023 (ICUL); Thaker et al. 2024 (guardrail prompts)"
     access = "black-box"
     updates_weights = False
+    streams = ("forget_idk", "retain")
+    #: every `forget_step`-th forget question and `retain_step`-th retain question are the
+    #: demonstration candidates (spread over the sets, deterministic)
+    forget_step: int = 7
+    retain_step: int = 37
 
     def check(self, n_layers: int) -> None:
         if self.n_demonstrations < 0:
             raise ValueError(f"n_demonstrations must be >= 0, got {self.n_demonstrations}")
+        if self.forget_step < 1 or self.retain_step < 1:
+            raise ValueError("forget_step and retain_step must be >= 1")
         if "{authors}" not in self.instruction:
             raise ValueError("instruction must contain the placeholder {authors}")
 
-    def context(self, forget_authors: list[str], demonstrations: list[tuple[str, str]]) -> str:
-        if self.n_demonstrations < 0:
-            raise ValueError(f"n_demonstrations must be >= 0, got {self.n_demonstrations}")
-        lines = [self.instruction.format(authors=", ".join(forget_authors))]
+    def context(self, data: UnlearnData) -> str:
+        """The prompt context: instruction naming the subjects, then the demonstrations."""
+        self.check(0)
+        demonstrations: list[tuple[str, str]] = []
+        forget, retain = data["forget_idk"], data["retain"]
+        pairs = zip(
+            (forget[i] for i in range(0, len(forget), self.forget_step)),
+            (retain[i] for i in range(0, len(retain), self.retain_step)),
+            strict=False,
+        )
+        for forget_row, retain_row in pairs:
+            demonstrations += [
+                (forget_row["question"], forget_row["answer"]),
+                (retain_row["question"], retain_row["answer"]),
+            ]
+        lines = [self.instruction.format(authors=", ".join(data.subjects))]
         for question, answer in demonstrations[: self.n_demonstrations]:
             lines.append(f"Q: {question}\nA: {answer}")
         return "\n\n".join(lines)
+
+    def unlearn(self, model: PreTrainedModel, data: UnlearnData, ctx: UnlearnContext) -> Unlearned:
+        return Unlearned(model=model, context=self.context(data))

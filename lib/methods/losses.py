@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from lib.prompting import IGNORE, Batch
+from lib.batches import IGNORE, Batch
 
 
 def forward_logits(model: PreTrainedModel, batch: Batch) -> torch.Tensor:

@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from lib.methods import register
-from lib.methods.base import Method, UnlearnBatch
+from lib.methods.base import GradientMethod
 from lib.methods.losses import ce_mean, forward_logits, mean_nll, reduce_nll
 
 
-def _retain_nll(model, batch: UnlearnBatch) -> torch.Tensor:
-    return ce_mean(forward_logits(model, batch.retain), batch.retain.labels)
+def _retain_nll(model, batch) -> torch.Tensor:
+    return ce_mean(forward_logits(model, batch["retain"]), batch["retain"].labels)
 
 
 def _npo_term(excess_nll: torch.Tensor, beta: float) -> torch.Tensor:
@@ -22,7 +22,7 @@ def _npo_term(excess_nll: torch.Tensor, beta: float) -> torch.Tensor:
 
 
 def _forget_plus_retain(
-    method, model, batch: UnlearnBatch, forget: torch.Tensor, nll: torch.Tensor
+    method, model, batch, forget: torch.Tensor, nll: torch.Tensor
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """gamma * forget + alpha * retain NLL, with the logged floats NPO and SimNPO share."""
     retain = _retain_nll(model, batch)
@@ -35,7 +35,7 @@ def _forget_plus_retain(
 
 @register
 @dataclass(frozen=True)
-class NPO(Method):
+class NPO(GradientMethod):
     """Negative Preference Optimisation (Zhang et al. 2024, Eq. 3) + retain NLL.
 
     L_f = (2/beta) * mean_i log(1 + (pi_theta(y_i|x_i) / pi_ref(y_i|x_i))^beta)
@@ -52,8 +52,8 @@ class NPO(Method):
     name = "npo"
     family = "preference optimization"
     citation = "Zhang et al. 2024 (NPO); open-unlearning NPO"
-    needs_retain = True
     needs_reference = True
+    sampled = ("retain",)
     grad_streams = ("forget", "retain")
     reference_streams = ("forget",)
 
@@ -63,12 +63,12 @@ class NPO(Method):
         if self.beta <= 0:
             raise ValueError(f"beta must be > 0, got {self.beta}")
 
-    def loss(self, model, batch: UnlearnBatch, reference):
-        labels = batch.forget.labels
-        nll = reduce_nll(forward_logits(model, batch.forget), labels, self.nll_reduction)
+    def loss(self, model, batch, reference):
+        labels = batch["forget"].labels
+        nll = reduce_nll(forward_logits(model, batch["forget"]), labels, self.nll_reduction)
         with torch.no_grad():
             ref_nll = reduce_nll(
-                forward_logits(reference, batch.forget), labels, self.nll_reduction
+                forward_logits(reference, batch["forget"]), labels, self.nll_reduction
             )
         forget = _npo_term(nll - ref_nll, self.beta)
         return _forget_plus_retain(self, model, batch, forget, nll)
@@ -76,7 +76,7 @@ class NPO(Method):
 
 @register
 @dataclass(frozen=True)
-class SimNPO(Method):
+class SimNPO(GradientMethod):
     """SimNPO (Fan et al. 2024): reference-free, length-normalised NPO + retain NLL.
 
     L_f = -(2/beta) * mean_i logsigmoid(beta * (NLL_theta(y_i)/|y_i| - delta)); the paper's
@@ -92,18 +92,18 @@ class SimNPO(Method):
     name = "simnpo"
     family = "preference optimization"
     citation = "Fan et al. 2024 (SimNPO); open-unlearning SimNPO"
-    needs_retain = True
+    sampled = ("retain",)
     grad_streams = ("forget", "retain")
 
-    def loss(self, model, batch: UnlearnBatch, reference):
-        nll = mean_nll(forward_logits(model, batch.forget), batch.forget.labels)
+    def loss(self, model, batch, reference):
+        nll = mean_nll(forward_logits(model, batch["forget"]), batch["forget"].labels)
         forget = _npo_term(nll - self.delta, self.beta)
         return _forget_plus_retain(self, model, batch, forget, nll)
 
 
 @register
 @dataclass(frozen=True)
-class IdkDPO(Method):
+class IdkDPO(GradientMethod):
     """DPO with "I don't know" as the preferred and the true answer as the rejected response.
 
     L_f = -s * mean log sigmoid(beta * [(logpi(y_w) - logpi_ref(y_w)) - (logpi(y_l) -
@@ -121,14 +121,14 @@ class IdkDPO(Method):
     name = "idk_dpo"
     family = "preference optimization"
     citation = "Rafailov et al. 2023 (DPO); Maini et al. 2024; open-unlearning IdkDPO"
-    needs_retain = True
     needs_reference = True
-    needs_idk = True
+    aligned = ("forget_idk",)
+    sampled = ("retain",)
     grad_streams = ("forget", "forget_idk", "retain")
     reference_streams = ("forget", "forget_idk")
 
-    def loss(self, model, batch: UnlearnBatch, reference):
-        win, lose = batch.forget_idk, batch.forget
+    def loss(self, model, batch, reference):
+        win, lose = batch["forget_idk"], batch["forget"]
         nll_w = reduce_nll(forward_logits(model, win), win.labels, "sum")
         nll_l = reduce_nll(forward_logits(model, lose), lose.labels, "sum")
         with torch.no_grad():

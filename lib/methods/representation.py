@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from lib import distributed
+from lib.batches import IGNORE, Batch
 from lib.methods import register
-from lib.methods.base import Method, UnlearnBatch
-from lib.prompting import IGNORE, Batch
+from lib.methods.base import GradientMethod
 
 
 class _StopForward(Exception):
@@ -26,7 +27,12 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
 
 
 def hidden_at(model: nn.Module, batch: Batch, layer: int) -> torch.Tensor:
-    """Output of decoder block `layer` (B, T, d) in float32; upper blocks are not computed."""
+    """Output of decoder block `layer` (B, T, d) in float32.
+
+    Upper blocks are not computed (the forward stops once the state is captured), except in a
+    multi-process run, where DDP needs every forward to finish.
+    """
+    stop_early = not distributed.active()
     layers = decoder_layers(model)
     if not 0 <= layer < len(layers):
         raise ValueError(f"layer must be in [0, {len(layers) - 1}], got {layer}")
@@ -34,7 +40,8 @@ def hidden_at(model: nn.Module, batch: Batch, layer: int) -> torch.Tensor:
 
     def hook(_module, _inputs, output):
         captured["h"] = output[0] if isinstance(output, tuple) else output
-        raise _StopForward
+        if stop_early:
+            raise _StopForward
 
     handle = layers[layer].register_forward_hook(hook)
     try:
@@ -63,7 +70,7 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, batch: Batch, mask: str) -> tor
 
 @register
 @dataclass(frozen=True)
-class RMU(Method):
+class RMU(GradientMethod):
     """Push layer-`layer` activations on forget data towards a random control vector c = s*u/|u|,
     keep them equal to the frozen target's on retain data:
     L = gamma * MSE(h(x_f), c) + alpha * MSE(h(x_r), h_ref(x_r)).
@@ -85,8 +92,8 @@ class RMU(Method):
     name = "rmu"
     family = "representation"
     citation = "Li et al. 2024 (WMDP/RMU); open-unlearning RMU"
-    needs_retain = True
     needs_reference = True
+    sampled = ("retain",)
     grad_streams = ("forget", "retain")
     reference_streams = ("retain",)
 
@@ -116,14 +123,14 @@ class RMU(Method):
             for name, param in model.named_parameters():
                 param.requires_grad_(bool(wanted.search(name)))
 
-    def loss(self, model, batch: UnlearnBatch, reference):
-        control = self._control["c"].to(batch.forget.input_ids.device)
-        h_forget = hidden_at(model, batch.forget, self.layer)
-        forget = masked_mse(h_forget, control.expand_as(h_forget), batch.forget, self.mask)
-        h_retain = hidden_at(model, batch.retain, self.layer)
+    def loss(self, model, batch, reference):
+        control = self._control["c"].to(batch["forget"].input_ids.device)
+        h_forget = hidden_at(model, batch["forget"], self.layer)
+        forget = masked_mse(h_forget, control.expand_as(h_forget), batch["forget"], self.mask)
+        h_retain = hidden_at(model, batch["retain"], self.layer)
         with torch.no_grad():
-            h_ref = hidden_at(reference, batch.retain, self.layer)
-        retain = masked_mse(h_retain, h_ref, batch.retain, self.mask)
+            h_ref = hidden_at(reference, batch["retain"], self.layer)
+        retain = masked_mse(h_retain, h_ref, batch["retain"], self.mask)
         return self.gamma * forget + self.alpha * retain, {
             "forget_mse": float(forget.detach()),
             "retain_mse": float(retain.detach()),

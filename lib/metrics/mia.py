@@ -70,9 +70,9 @@ def min_k_plus_plus_score(lp: ArrayLike, mu: ArrayLike, sigma: ArrayLike, k: flo
     """Min-K%++ attack: `-mean` of the lowest `max(1, int(k * n))` z-scores.
 
     `z_t = (lp_t - mu_t) / sigma_t` with `mu_t = E_v[log p_v]` and `sigma_t` the standard
-    deviation of `log p_v` under the model's next-token distribution (see
-    `min_k_plus_plus_moments`); `sigma_t` is clamped at `MIN_SIGMA`. Unitless; higher = less
-    member-like.
+    deviation of `log p_v` under the model's next-token distribution (computed with the
+    log-probs by `lib.evaluate.vocab_moments`); `sigma_t` is clamped at `MIN_SIGMA`.
+    Unitless; higher = less member-like.
     """
     lp_arr, mu_arr, sigma_arr = as_1d(lp, "lp"), as_1d(mu, "mu"), as_1d(sigma, "sigma")
     same_length([lp_arr, mu_arr, sigma_arr], ["lp", "mu", "sigma"])
@@ -80,30 +80,6 @@ def min_k_plus_plus_score(lp: ArrayLike, mu: ArrayLike, sigma: ArrayLike, k: flo
         raise ValueError("sigma must be >= 0")
     z = (lp_arr - mu_arr) / np.maximum(sigma_arr, MIN_SIGMA)
     return -_lowest_k_mean(z, k)
-
-
-def min_k_plus_plus_moments(vocab_logprobs: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Per-position mean and std of `log p_v` under `p` itself, from full-vocab log-probs.
-
-    Args:
-        vocab_logprobs: natural-log next-token distributions, shape (n_tokens, vocab).
-
-    Returns:
-        `(mu, sigma)`, each shape (n_tokens,): `mu = sum_v p_v log p_v`,
-        `sigma = sqrt(max(sum_v p_v (log p_v)^2 - mu^2, 0))` (unclamped; the score clamps).
-    """
-    logp = np.asarray(vocab_logprobs, dtype=np.float64)
-    if logp.ndim != 2 or logp.size == 0:
-        raise ValueError(f"vocab_logprobs must have shape (n_tokens, vocab), got {logp.shape}")
-    if np.any(np.isnan(logp)) or np.any(logp == np.inf):
-        raise ValueError("vocab_logprobs must not contain NaN or +inf (-inf is allowed)")
-    p = np.exp(logp)
-    # Tokens with p == 0 (log p = -inf) contribute 0; replace their log first so that
-    # 0 * -inf never produces a NaN.
-    logp = np.where(p > 0, logp, 0.0)
-    mu = (p * logp).sum(axis=1)
-    second = (p * logp**2).sum(axis=1)
-    return mu, np.sqrt(np.maximum(second - mu**2, 0.0))
 
 
 def reference_score(lp_target: ArrayLike, lp_reference: ArrayLike) -> float:
@@ -161,14 +137,6 @@ def scores(
     else:
         out = [reference_score(lp, r) for lp, r in zip(examples, references, strict=True)]
     return np.asarray(out, dtype=np.float64)
-
-
-def _labelled(member_scores: ArrayLike, nonmember_scores: ArrayLike) -> tuple[np.ndarray, ...]:
-    """Concatenate scores with OU labels: member = 0, non-member = 1."""
-    member = as_1d(member_scores, "member_scores")
-    nonmember = as_1d(nonmember_scores, "nonmember_scores")
-    labels = np.concatenate([np.zeros(len(member)), np.ones(len(nonmember))])
-    return labels, np.concatenate([member, nonmember])
 
 
 def mia_auc(member_scores: ArrayLike, nonmember_scores: ArrayLike) -> float:

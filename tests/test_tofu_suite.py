@@ -1,4 +1,4 @@
-"""Tests of lib.suite on synthetic statistics (no model)."""
+"""Tests of lib.benchmarks.tofu_suite on synthetic statistics (no model)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from lib.data import build_benchmark
-from lib.evaluate import AnswerScores
-from lib.suite import (
+from lib.benchmarks.tofu_suite import (
     ATTACKS,
     METRIC_HELP,
     SuiteStats,
@@ -20,6 +18,8 @@ from lib.suite import (
     roc_curve,
     summarize,
 )
+from lib.data import build_benchmark
+from lib.evaluate import AnswerScores
 
 # --------------------------------------------------------------------------- retain_subset
 

@@ -1,4 +1,4 @@
-"""The survey framework's numbers: soundness bars, criteria scores, rankings."""
+"""Notebook 04's paper module: soundness bars, criteria scores, rankings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from lib import framework
+from lib.papers import rethinking as framework
 
 
 def _setup(target_rouge: float = 0.8, oracle_rouge: float = 0.3, target_fq: float = 1e-4):

@@ -1,5 +1,7 @@
-"""The evaluation framework of Liu et al. 2024 ("Rethinking Machine Unlearning for LLMs") as
-numbers: soundness checks of the setup, the five criteria as scores in [0, 1], summary tables.
+"""Notebook 04: the evaluation framework of Liu et al. 2024 ("Rethinking Machine Unlearning for
+LLMs") applied to one method per family of its taxonomy, on the TOFU-style benchmark
+(`lib.benchmarks.tofu`): configuration from the notebook's parameters, the sweep, soundness
+checks of the setup, the five criteria as scores in [0, 1], rankings and summary tables.
 
 The five criteria (section "evaluation" of the survey) and how each becomes a score here, where
 1 = as good as retraining and 0 = as bad as not unlearning (or worse):
@@ -15,13 +17,28 @@ The five criteria (section "evaluation" of the survey) and how each becomes a sc
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lib.suite import forget_truth_ratios, roc_curve
+from lib import methods as method_registry
+from lib import runner
+from lib.benchmarks import tofu
+from lib.benchmarks.tofu_suite import (
+    METRIC_HELP,
+    EvalSpec,
+    SuiteStats,
+    forget_truth_ratios,
+    roc_curve,
+)
+from lib.specs import LoraSpec, ModelSpec, TrainSpec
 
 CRITERIA = ("retraining", "hard in-scope", "detection", "utility", "efficiency")
+__all__ = ["METRIC_HELP", "Config", "Sweep", "config", "setup", "sweep"]
+
 HEADLINE = (
     "forget_quality",
     "model_utility",
@@ -31,6 +48,123 @@ HEADLINE = (
     "flops",
     "seconds",
 )
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything notebook 04 runs, built from its parameters cell (`config(...)`)."""
+
+    target: tofu.FinetuneSpec
+    unlearn: TrainSpec
+    evaluation: EvalSpec
+    relearn: tofu.RelearnSpec | None
+
+    @property
+    def oracle(self) -> tofu.FinetuneSpec:
+        return tofu.oracle_of(self.target)
+
+
+def config(
+    *,
+    model: str,
+    dtype: str,
+    n_authors: int,
+    qa_per_author: int,
+    data_seed: int,
+    forget_split: str,
+    finetune_epochs: float,
+    finetune_lr: float,
+    finetune_batch: int,
+    unlearn_epochs: float,
+    unlearn_lr: float,
+    unlearn_batch: int,
+    use_lora: bool,
+    n_retain_eval: int,
+    n_probes: int,
+    max_new_tokens: int,
+    eval_batch: int,
+    relearn_epochs: float,
+    relearn_lr: float,
+) -> Config:
+    """The notebook's parameters as specs (each validated: a bad value raises before work)."""
+    lora = LoraSpec() if use_lora else None
+    data = tofu.DataSpec(n_authors, qa_per_author, data_seed, forget_split)
+    finetune = TrainSpec(
+        epochs=finetune_epochs, lr=finetune_lr, batch_size=finetune_batch, lora=lora
+    )
+    return Config(
+        target=tofu.FinetuneSpec(ModelSpec(model, dtype=dtype), data, "full", finetune),
+        unlearn=TrainSpec(
+            epochs=unlearn_epochs, lr=unlearn_lr, batch_size=unlearn_batch, lora=lora
+        ),
+        evaluation=EvalSpec(n_retain_eval, n_probes, max_new_tokens, eval_batch),
+        relearn=tofu.RelearnSpec(relearn_epochs, relearn_lr),
+    )
+
+
+def check(cfg: Config, methods: Sequence[str], hparams: dict[str, dict[str, Any]]) -> None:
+    """Every method name and hyperparameter, validated before any work (KeyError/ValueError
+    naming the allowed values)."""
+    tofu.validate(methods, hparams, cfg.target.model)
+
+
+def taxonomy() -> pd.DataFrame:
+    """The survey's taxonomy of every registered method (one row each)."""
+    return method_registry.taxonomy()
+
+
+def split_hashes(cfg: Config) -> dict[str, str]:
+    """Content hashes of every benchmark split (for the records)."""
+    return tofu.benchmark_data(cfg.target.data).split_hashes
+
+
+def setup(cfg: Config) -> pd.DataFrame:
+    """Base, target and oracle on the suite: the soundness table (one row each)."""
+    return tofu.setup_table(cfg.target, cfg.evaluation)
+
+
+def probes_filtered(cfg: Config) -> bool:
+    """Whether the real-world probes were filtered to those the base model knows."""
+    return tofu.probes(cfg.target.model, cfg.evaluation)[1]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Every unlearning run of the notebook, finished: the table (one row per method and seed)
+    and the runs themselves, plus the target's and the oracle's statistics."""
+
+    table: pd.DataFrame
+    runs: dict[tuple[str, int], tofu.RunResult]
+    methods: tuple[str, ...]
+    target: SuiteStats
+    oracle: SuiteStats
+    forget: list[dict[str, Any]]
+
+    def first_seed(self, method: str) -> tofu.RunResult:
+        """The run of `method` with the first seed (the one figures show)."""
+        seeds = sorted(seed for (name, seed) in self.runs if name == method)
+        return self.runs[(method, seeds[0])]
+
+
+def sweep(
+    cfg: Config,
+    methods: Sequence[str],
+    hparams: dict[str, dict[str, Any]] | None = None,
+    seeds: Sequence[int] | None = None,
+) -> Sweep:
+    """Run (or read from the cache) every method for every unlearning seed."""
+    specs = tofu.unlearn_specs(
+        cfg.target, methods, cfg.unlearn, cfg.evaluation, cfg.relearn, hparams, seeds
+    )
+    results = runner.sweep(specs, desc="unlearning runs")
+    return Sweep(
+        table=tofu.results_table(results, methods),
+        runs={(r.method, r.seed): r for r in results},
+        methods=tuple(methods),
+        target=tofu.finetuned_stats(cfg.target, cfg.evaluation),
+        oracle=tofu.finetuned_stats(cfg.oracle, cfg.evaluation),
+        forget=list(tofu.benchmark_data(cfg.target.data).forget),
+    )
 
 
 def _clip(x: float) -> float:
@@ -96,7 +230,8 @@ def verdict(checks: pd.DataFrame) -> str:
 
 def aggregate(results: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per method (and `<col>_std` columns when there is more than one seed)."""
-    numeric = results.drop(columns=["seed", "message"], errors="ignore").select_dtypes("number")
+    numeric = results.drop(columns=["seed", "message", "status"], errors="ignore")
+    numeric = numeric.select_dtypes("number")
     grouped = numeric.groupby(level=0, sort=False)
     mean = grouped.mean()
     if results.get("seed") is not None and results["seed"].nunique() > 1:
@@ -142,34 +277,36 @@ def headline_records(summary: pd.DataFrame) -> dict[str, dict[str, float]]:
     }
 
 
-def generations(study, methods: list[str], n: int = 4) -> pd.DataFrame:
+def generations(result: Sweep, n: int = 4) -> pd.DataFrame:
     """Side-by-side greedy answers to the first `n` forget questions: target, methods, oracle."""
-    target, oracle = study.target_stats(), study.oracle_stats()
     rows = []
-    for i, qa in enumerate(study.forget[:n]):
-        row = {"question": qa.question, "true answer": qa.answer, "target": target.forget_gen[i]}
-        for m in methods:
-            if m in study.results and m != "retrain":
-                row[m] = study.results[m].stats.forget_gen[i]
-        row["retrain (oracle)"] = oracle.forget_gen[i]
+    for i, qa in enumerate(result.forget[:n]):
+        row = {
+            "question": qa["question"],
+            "true answer": qa["answer"],
+            "target": result.target.forget_gen[i],
+        }
+        for m in result.methods:
+            if m != "retrain":
+                row[m] = result.first_seed(m).stats.forget_gen[i]
+        row["retrain (oracle)"] = result.oracle.forget_gen[i]
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def truth_ratio_samples(study, methods: list[str]) -> dict[str, np.ndarray]:
+def truth_ratio_samples(result: Sweep) -> dict[str, np.ndarray]:
     """Per-question forget truth ratios: target, each method (first seed), oracle."""
-    samples = {"target": forget_truth_ratios(study.target_stats())}
-    for m in methods:
+    samples = {"target": forget_truth_ratios(result.target)}
+    for m in result.methods:
         if m != "retrain":
-            samples[m] = forget_truth_ratios(study.results[m].stats)
-    samples["retrain (oracle)"] = forget_truth_ratios(study.oracle_stats())
+            samples[m] = forget_truth_ratios(result.first_seed(m).stats)
+    samples["retrain (oracle)"] = forget_truth_ratios(result.oracle)
     return samples
 
 
-def roc_curves(study, methods: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+def roc_curves(result: Sweep) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
     """Min-K% ROC curve (forget = members vs holdout) of each method (first seed)."""
-    oracle = study.oracle_stats()
-    return {m: roc_curve(study.results[m].stats, oracle) for m in methods}
+    return {m: roc_curve(result.first_seed(m).stats, result.oracle) for m in result.methods}
 
 
 def soundness_record(checks: pd.DataFrame) -> dict[str, dict[str, object]]:

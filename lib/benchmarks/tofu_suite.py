@@ -1,24 +1,29 @@
-"""The evaluation suite on the fictitious-author benchmark: per-example statistics of one model,
-and their summary into the numbers of the survey's evaluation framework.
+"""The evaluation suite of the TOFU-style QA benchmark: per-example statistics of one model,
+and their summary into numbers.
 
-`collect(...)` runs the model (forward passes and greedy generations) and returns a picklable
-`SuiteStats`; `summarize(stats, oracle, target)` is pure numpy and returns a flat dict of
-metrics (direction stated per key in `METRIC_HELP`).
+`collect(...)` runs the model (forward passes and greedy generations) on the forget, multi-hop,
+retain, holdout and real-world probe rows and returns a `SuiteStats` (plain arrays and strings,
+stored in the cache as JSON + npz); `summarize(stats, oracle)` is pure numpy and returns a flat
+dict of metrics (direction stated per key in `METRIC_HELP`).
+
+Rows are mappings with the benchmark's columns (`question`, `answer`, `paraphrased_question`,
+`paraphrased_answer`, `perturbed_answers`; probes: `question`, `answer`, `perturbed_answers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lib import metrics
-from lib.data.authors import QA
-from lib.data.probes import Probe
-from lib.evaluate import AnswerScores, TokenCounter, avg_nll_many, generate, score_answers
+from lib.evaluate import TokenCounter, TokenScores, avg_nll_many, generate, score_answers
 from lib.metrics import mia
+
+Row = Mapping[str, Any]
 
 #: MIA attacks reported; `min_k` (40%) is the headline attack and the basis of PrivLeak (MUSE).
 ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus", "reference")
@@ -54,12 +59,18 @@ class EvalSpec:
     max_new_tokens: int = 32  # greedy generation budget per answer
     batch_size: int = 16  # sequences per forward pass
 
+    def __post_init__(self) -> None:
+        for name in ("n_retain", "n_probes", "max_new_tokens", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"EvalSpec.{name} must be an integer >= 1, got {value!r}")
+
 
 @dataclass
 class SuiteStats:
     """Per-example statistics of one model on the benchmark (see `collect`)."""
 
-    forget: AnswerScores
+    forget: TokenScores
     forget_answers: list[str]
     forget_para_nll: np.ndarray  # (n,) avg NLL of paraphrased answers
     forget_pert_nll: np.ndarray  # (n, 5) avg NLL of perturbed answers
@@ -67,7 +78,7 @@ class SuiteStats:
     forget_para_gen: list[str]
     multihop_answers: list[str]
     multihop_gen: list[str]
-    holdout: AnswerScores
+    holdout: TokenScores
     holdout_answers: list[str]
     retain_nll: np.ndarray
     retain_para_nll: np.ndarray
@@ -82,7 +93,7 @@ class SuiteStats:
     extra: dict = field(default_factory=dict)
 
 
-def retain_subset(retain: Sequence[QA], n: int) -> list[QA]:
+def retain_subset(retain: Sequence[Row], n: int) -> list[Row]:
     """`n` retain QA spread evenly over the split (deterministic)."""
     if n >= len(retain):
         return list(retain)
@@ -93,11 +104,11 @@ def retain_subset(retain: Sequence[QA], n: int) -> list[QA]:
 def collect(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    forget: Sequence[QA],
-    multihop: Sequence[QA],
-    retain: Sequence[QA],
-    holdout: Sequence[QA],
-    probes: Sequence[Probe],
+    forget: Sequence[Row],
+    multihop: Sequence[Row],
+    retain: Sequence[Row],
+    holdout: Sequence[Row],
+    probes: Sequence[Row],
     spec: EvalSpec,
     context: str = "",
 ) -> SuiteStats:
@@ -105,61 +116,61 @@ def collect(
     count = TokenCounter()
     kw = {"context": context, "batch_size": spec.batch_size, "counter": count}
     gen_kw = {**kw, "max_new_tokens": spec.max_new_tokens}
-    fq = [q.question for q in forget]
+    fq = [q["question"] for q in forget]
     forget_scores = score_answers(
-        model, tokenizer, fq, [q.answer for q in forget], vocab_stats=True, **kw
+        model, tokenizer, fq, [q["answer"] for q in forget], vocab_stats=True, **kw
     )
     holdout_scores = score_answers(
         model,
         tokenizer,
-        [q.question for q in holdout],
-        [q.answer for q in holdout],
+        [q["question"] for q in holdout],
+        [q["answer"] for q in holdout],
         vocab_stats=True,
         **kw,
     )
-    retain_q = [q.question for q in retain]
+    retain_q = [q["question"] for q in retain]
     stats = SuiteStats(
         forget=forget_scores,
-        forget_answers=[q.answer for q in forget],
+        forget_answers=[q["answer"] for q in forget],
         forget_para_nll=avg_nll_many(
-            model, tokenizer, fq, [[q.paraphrased_answer] for q in forget], **kw
+            model, tokenizer, fq, [[q["paraphrased_answer"]] for q in forget], **kw
         )[:, 0],
         forget_pert_nll=avg_nll_many(
-            model, tokenizer, fq, [q.perturbed_answers for q in forget], **kw
+            model, tokenizer, fq, [q["perturbed_answers"] for q in forget], **kw
         ),
         forget_gen=generate(model, tokenizer, fq, **gen_kw),
         forget_para_gen=generate(
-            model, tokenizer, [q.paraphrased_question for q in forget], **gen_kw
+            model, tokenizer, [q["paraphrased_question"] for q in forget], **gen_kw
         ),
-        multihop_answers=[q.answer for q in multihop],
-        multihop_gen=generate(model, tokenizer, [q.question for q in multihop], **gen_kw)
+        multihop_answers=[q["answer"] for q in multihop],
+        multihop_gen=generate(model, tokenizer, [q["question"] for q in multihop], **gen_kw)
         if multihop
         else [],
         holdout=holdout_scores,
-        holdout_answers=[q.answer for q in holdout],
+        holdout_answers=[q["answer"] for q in holdout],
         retain_nll=score_answers(
-            model, tokenizer, retain_q, [q.answer for q in retain], **kw
+            model, tokenizer, retain_q, [q["answer"] for q in retain], **kw
         ).avg_nll,
         retain_para_nll=avg_nll_many(
-            model, tokenizer, retain_q, [[q.paraphrased_answer] for q in retain], **kw
+            model, tokenizer, retain_q, [[q["paraphrased_answer"]] for q in retain], **kw
         )[:, 0],
         retain_pert_nll=avg_nll_many(
-            model, tokenizer, retain_q, [q.perturbed_answers for q in retain], **kw
+            model, tokenizer, retain_q, [q["perturbed_answers"] for q in retain], **kw
         ),
-        retain_answers=[q.answer for q in retain],
+        retain_answers=[q["answer"] for q in retain],
         retain_gen=generate(model, tokenizer, retain_q, **gen_kw),
         probe_nll=score_answers(
-            model, tokenizer, [p.question for p in probes], [p.answer for p in probes], **kw
+            model, tokenizer, [p["question"] for p in probes], [p["answer"] for p in probes], **kw
         ).avg_nll,
         probe_pert_nll=avg_nll_many(
             model,
             tokenizer,
-            [p.question for p in probes],
-            [p.perturbed_answers for p in probes],
+            [p["question"] for p in probes],
+            [p["perturbed_answers"] for p in probes],
             **kw,
         ),
-        probe_answers=[p.answer for p in probes],
-        probe_gen=generate(model, tokenizer, [p.question for p in probes], **gen_kw),
+        probe_answers=[p["answer"] for p in probes],
+        probe_gen=generate(model, tokenizer, [p["question"] for p in probes], **gen_kw),
     )
     stats.eval_tokens = count.tokens
     return stats

@@ -1,0 +1,532 @@
+"""The TOFU-style protocol on the fictitious-author QA benchmark.
+
+1. Fine-tune the base model on every train author (**target**) and on the retain authors only
+   (**retain oracle** = exact unlearning); checkpoints cached by spec.
+2. Unlearn the forget split from the target with a registered method (`UnlearnSpec`, a runner
+   task): the method gets the streams `forget`, `forget_idk` (the forget questions answered "I
+   don't know"), `retain`, and the benchmark's fine-tuning recipe for exact retraining.
+3. Evaluate the result with the suite (`lib.benchmarks.tofu_suite`), then run a **relearning
+   attack** (fine-tune a few steps on half of the forget questions, measure the other half).
+
+Everything returns values (DataFrames, `RunResult`s); nothing here keeps state between calls
+except the on-disk cache (`lib.cache`) and an in-process memo of the generated benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from lib import cache as store
+from lib import methods as method_registry
+from lib import metrics, models, runner
+from lib.batches import Row, anchored_batches, n_micro_batches
+from lib.benchmarks.tofu_suite import EvalSpec, SuiteStats, collect, retain_subset, summarize
+from lib.data import build_benchmark, filter_known, real_world_probes
+from lib.data.authors import FORGET_SPLITS
+from lib.evaluate import generate
+from lib.methods import UnlearnContext, UnlearnData, Unlearned
+from lib.methods.losses import ce_mean, forward_logits
+from lib.specs import ModelSpec, TrainSpec, spec_key, to_dict
+from lib.train import TrainResult, attach_lora, merge_lora, seed_everything, train
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- specs
+@dataclass(frozen=True)
+class DataSpec:
+    """Which fictitious-author benchmark and which forget split."""
+
+    n_authors: int = 40  # train authors (TOFU: 200)
+    qa_per_author: int = 10  # QA pairs per author (TOFU: 20)
+    seed: int = 0  # seed of the generated profiles and of the split permutation
+    forget_split: str = "forget10"  # forget01 | forget05 | forget10
+
+    def __post_init__(self) -> None:
+        if self.forget_split not in FORGET_SPLITS:
+            raise ValueError(
+                f"forget_split must be one of {sorted(FORGET_SPLITS)}, got {self.forget_split!r}"
+            )
+
+    @property
+    def retain_split(self) -> str:
+        return self.forget_split.replace("forget", "retain")
+
+
+@dataclass(frozen=True)
+class RelearnSpec:
+    """Relearning attack: fine-tune on half of the forget set, measure the other half."""
+
+    epochs: float = 2.0  # passes over the relearn half
+    lr: float = 1e-4  # learning rate of the attack
+    batch_size: int = 4  # examples per step
+
+
+@dataclass(frozen=True)
+class FinetuneSpec:
+    """Fine-tune a base model on one split of the benchmark (target or retain oracle)."""
+
+    model: ModelSpec
+    data: DataSpec
+    split: str  # "full" -> target; "retainXX" -> retain oracle
+    train: TrainSpec
+
+    def key(self) -> str:
+        return spec_key({"kind": "finetune", "spec": self})
+
+
+@dataclass(frozen=True)
+class UnlearnSpec:
+    """Unlearn the forget split from the target with one registered method, then evaluate."""
+
+    target: FinetuneSpec
+    method: str  # registry name (lib.methods.METHODS)
+    train: TrainSpec  # optimisation of the unlearning (seed = the unlearning seed)
+    evaluation: EvalSpec = field(default_factory=EvalSpec)
+    relearn: RelearnSpec | None = field(default_factory=RelearnSpec)
+    hparams: tuple[tuple[str, Any], ...] = ()  # overrides of the method's defaults
+
+    @property
+    def hparams_dict(self) -> dict[str, Any]:
+        return dict(self.hparams)
+
+
+def oracle_of(target: FinetuneSpec) -> FinetuneSpec:
+    """The retain oracle's spec: the target's recipe on the retain split."""
+    return replace(target, split=target.data.retain_split)
+
+
+# --------------------------------------------------------------------------- data
+def _row(record: Any) -> dict[str, Any]:
+    return record.to_dict() if hasattr(record, "to_dict") else dict(record)
+
+
+@dataclass(frozen=True)
+class BenchmarkData:
+    """The rows one configuration of the benchmark uses."""
+
+    forget: list[Row]
+    retain: list[Row]
+    holdout: list[Row]  # never-trained authors, as many rows as the forget split
+    multihop: list[Row]
+    subjects: tuple[str, ...]  # the forget authors
+    split_hashes: dict[str, str]
+
+    @property
+    def forget_idk(self) -> list[Row]:
+        """The forget questions with their "I don't know" answers."""
+        return [{**r, "answer": r["idk_answer"]} for r in self.forget]
+
+    def request(self) -> UnlearnData:
+        """The unlearning request: every stream a method may read."""
+        streams = {"forget": self.forget, "forget_idk": self.forget_idk, "retain": self.retain}
+        return UnlearnData(streams, self.subjects)
+
+
+@cache
+def benchmark_data(data: DataSpec) -> BenchmarkData:
+    """Generate (deterministically) the benchmark rows of `data` (memoised per process)."""
+    bench = build_benchmark(
+        n_authors=data.n_authors, qa_per_author=data.qa_per_author, seed=data.seed
+    )
+    forget = [_row(q) for q in bench.split(data.forget_split)]
+    return BenchmarkData(
+        forget=forget,
+        retain=[_row(q) for q in bench.retain_for(data.forget_split)],
+        holdout=[_row(q) for q in bench.split("holdout")[: len(forget)]],
+        multihop=[_row(q) for q in bench.multihop(data.forget_split)],
+        subjects=tuple(bench.authors(data.forget_split)),
+        split_hashes=bench.split_hashes(),
+    )
+
+
+def split_rows(data: DataSpec, split: str) -> list[Row]:
+    """Rows of any named split (`full`, `retainXX`, ...)."""
+    bench = build_benchmark(
+        n_authors=data.n_authors, qa_per_author=data.qa_per_author, seed=data.seed
+    )
+    return [_row(q) for q in bench.split(split)]
+
+
+# --------------------------------------------------------------------------- models
+@cache
+def tokenizer_of(name: str) -> PreTrainedTokenizerBase:
+    return models.load_tokenizer(name)
+
+
+def load_base(model: ModelSpec) -> PreTrainedModel:
+    loaded, _ = models.load_model(model.name, model.dtype, model.device)
+    return loaded
+
+
+def finetuned(spec: FinetuneSpec) -> Path:
+    """Checkpoint folder of a fine-tuning run (trained on first use, cached by spec)."""
+
+    def build(folder: Path) -> None:
+        rows = split_rows(spec.data, spec.split)
+        tokenizer = tokenizer_of(spec.model.name)
+        logger.info("fine-tuning %s on %s (%d QA)", spec.model.name, spec.split, len(rows))
+        seed_everything(spec.train.seed)
+        model = load_base(spec.model)
+        if spec.train.lora is not None:
+            model = attach_lora(model, spec.train.lora)
+        device = next(model.parameters()).device
+
+        def loss_fn(trained: PreTrainedModel, micro: dict) -> tuple:
+            batch = micro["train"].to(device)
+            return ce_mean(forward_logits(trained, batch), batch.labels), {}, batch.n_tokens, 0
+
+        result = train(
+            model,
+            anchored_batches(tokenizer, {"train": rows}, spec.train, "train"),
+            n_micro_batches(len(rows), spec.train),
+            loss_fn,
+            spec.train,
+            desc=f"fine-tune {spec.split}",
+        )
+        if result.diverged:
+            raise RuntimeError(f"fine-tuning on {spec.split} diverged: {result.message}")
+        model = merge_lora(model)
+        models.save_checkpoint(model, tokenizer, folder)
+        record = {**result.as_dict(), "n_params": models.n_parameters(model), "log": result.log}
+        store.atomic_write_json(folder / "train.json", record)
+
+    return store.cached_folder("checkpoints", spec.key(), build, spec=to_dict(spec))
+
+
+def load_finetuned(spec: FinetuneSpec) -> PreTrainedModel:
+    loaded, _ = models.load_model(str(finetuned(spec)), spec.model.dtype, spec.model.device)
+    return loaded
+
+
+def train_record(spec: FinetuneSpec) -> dict[str, Any]:
+    """What fine-tuning did and cost (steps, tokens, seconds, memory, n_params, log)."""
+    import json
+
+    return json.loads((finetuned(spec) / "train.json").read_text())
+
+
+def _train_result(record: dict[str, Any]) -> TrainResult:
+    fields = TrainResult.__dataclass_fields__
+    return TrainResult(**{k: v for k, v in record.items() if k in fields})
+
+
+# --------------------------------------------------------------------------- evaluation
+def probes(model: ModelSpec, evaluation: EvalSpec) -> tuple[list[Row], bool]:
+    """Real-world probes the *base* model answers correctly (checked once, cached), and
+    whether filtering happened (False for a model that knows too few)."""
+    all_probes = real_world_probes()
+    # the answers depend on the generation budget and batching, not only on the model
+    key = spec_key(
+        {
+            "model": model,
+            "max_new_tokens": evaluation.max_new_tokens,
+            "batch_size": evaluation.batch_size,
+        }
+    )
+
+    def answer() -> list[str]:
+        logger.info("checking which real-world probes the base model knows")
+        return generate(
+            load_base(model),
+            tokenizer_of(model.name),
+            [p.question for p in all_probes],
+            max_new_tokens=evaluation.max_new_tokens,
+            batch_size=evaluation.batch_size,
+        )
+
+    answers = store.cached("probes", key, answer)
+    kept, filtered = filter_known(all_probes, lambda _q: answers)
+    rows = [
+        {"question": p.question, "answer": p.answer, "perturbed_answers": list(p.perturbed_answers)}
+        for p in kept[: evaluation.n_probes]
+    ]
+    return rows, filtered
+
+
+def evaluate_model(
+    model: PreTrainedModel,
+    model_spec: ModelSpec,
+    data: DataSpec,
+    evaluation: EvalSpec,
+    context: str = "",
+) -> SuiteStats:
+    """Run the suite on a loaded model (uncached)."""
+    bench = benchmark_data(data)
+    return collect(
+        model,
+        tokenizer_of(model_spec.name),
+        bench.forget,
+        bench.multihop,
+        retain_subset(bench.retain, evaluation.n_retain),
+        bench.holdout,
+        probes(model_spec, evaluation)[0],
+        evaluation,
+        context,
+    )
+
+
+def cached_stats(
+    model_key: str,
+    load: Any,
+    model_spec: ModelSpec,
+    data: DataSpec,
+    evaluation: EvalSpec,
+) -> SuiteStats:
+    """Suite statistics of a stored model (`model_key` names it), cached."""
+    key = spec_key({"model": model_key, "eval": evaluation, "data": data, "context": ""})
+    return store.cached("evals", key, lambda: evaluate_model(load(), model_spec, data, evaluation))
+
+
+def finetuned_stats(spec: FinetuneSpec, evaluation: EvalSpec) -> SuiteStats:
+    return cached_stats(spec.key(), lambda: load_finetuned(spec), spec.model, spec.data, evaluation)
+
+
+def base_stats(model: ModelSpec, data: DataSpec, evaluation: EvalSpec) -> SuiteStats:
+    return cached_stats(spec_key(model), lambda: load_base(model), model, data, evaluation)
+
+
+def setup_table(target: FinetuneSpec, evaluation: EvalSpec) -> pd.DataFrame:
+    """Soundness of the setup: base, target and oracle on the suite (one row each)."""
+    oracle = finetuned_stats(oracle_of(target), evaluation)
+    rows = []
+    for label, stats in (
+        ("base", base_stats(target.model, target.data, evaluation)),
+        ("target", finetuned_stats(target, evaluation)),
+        ("retrain", oracle),
+    ):
+        rows.append({"model": label, **summarize(stats, oracle)})
+    return pd.DataFrame(rows).set_index("model")
+
+
+# --------------------------------------------------------------------------- unlearning runs
+@dataclass
+class RunResult:
+    """One unlearning run: its metrics, costs, per-example statistics and relearning attack."""
+
+    method: str
+    seed: int
+    metrics: dict[str, float]
+    cost: dict[str, float]
+    stats: SuiteStats
+    relearn: dict[str, float] = field(default_factory=dict)
+    log: list[dict[str, float]] = field(default_factory=list)
+    status: str = "ok"  # ok | diverged (the model kept its last finished step)
+    message: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "seed": self.seed,
+            **self.metrics,
+            **self.relearn,
+            **self.cost,
+            "status": self.status,
+            "message": self.message,
+        }
+
+    def summary_line(self) -> str:
+        m = self.metrics
+        return (
+            f"{self.method} (seed {self.seed}) {self.status}: forget quality "
+            f"{m.get('forget_quality', float('nan')):.3g}, model utility "
+            f"{m.get('model_utility', float('nan')):.3f}, {self.cost.get('seconds', 0):.0f} s"
+        )
+
+
+def _retrainer(target: FinetuneSpec, bench: BenchmarkData):
+    """The benchmark's exact-unlearning recipe: fine-tune the base model on the retain rows
+    (the cached retain oracle when `rows` is the oracle's split)."""
+    oracle = oracle_of(target)
+
+    def retrain(rows: Sequence[Row]) -> Unlearned:
+        if [r["question"] for r in rows] != [r["question"] for r in bench.retain]:
+            raise ValueError("retrain is only defined for the benchmark's retain split")
+        return Unlearned(
+            model=load_finetuned(oracle),
+            train=_train_result(train_record(oracle)),
+            source=oracle.key(),
+        )
+
+    return retrain
+
+
+@runner.task(UnlearnSpec)
+def run_unlearning(spec: UnlearnSpec) -> RunResult:
+    """Unlearn, evaluate, attack (see the module docstring)."""
+    method = method_registry.get(spec.method, **spec.hparams_dict)
+    bench = benchmark_data(spec.target.data)
+    oracle_spec = oracle_of(spec.target)
+    oracle = finetuned_stats(oracle_spec, spec.evaluation)
+    n_params = train_record(spec.target)["n_params"]
+    tokenizer = tokenizer_of(spec.target.model.name)
+    seed_everything(spec.train.seed)
+    model = load_finetuned(spec.target)
+    ctx = UnlearnContext(
+        tokenizer=tokenizer,
+        train=spec.train,
+        load_reference=lambda: load_finetuned(spec.target),
+        retrain=_retrainer(spec.target, bench),
+        desc=f"unlearn {spec.method}",
+    )
+    unlearned = method.unlearn(model, bench.request(), ctx)
+    if unlearned.model is None:
+        raise ValueError(f"{spec.method} returned no model; this benchmark evaluates one model")
+    if unlearned.source == oracle_spec.key():
+        stats = oracle
+    else:
+        stats = evaluate_model(
+            unlearned.model, spec.target.model, spec.target.data, spec.evaluation, unlearned.context
+        )
+    done = unlearned.train
+    flops = unlearned.flops
+    if flops is None:
+        flops = metrics.train_flops(n_params, done.train_tokens) + metrics.eval_flops(
+            n_params, done.reference_tokens
+        )
+    target = finetuned_stats(spec.target, spec.evaluation)
+    cost = {
+        "seconds": done.seconds,
+        "flops": flops,
+        "peak_memory_mb": done.peak_memory_mb,
+        "steps": done.steps,
+        "eval_flops": metrics.eval_flops(n_params, stats.eval_tokens),
+        "inference_overhead": stats.eval_tokens / max(1, target.eval_tokens) - 1.0,
+    }
+    relearn = {}
+    if spec.relearn is not None:
+        relearn = relearn_attack(
+            unlearned.model, tokenizer, bench.forget, stats, target, unlearned.context, spec
+        )
+    return RunResult(
+        method=spec.method,
+        seed=spec.train.seed,
+        metrics=summarize(stats, oracle),
+        cost=cost,
+        stats=stats,
+        relearn=relearn,
+        log=done.log,
+        status="diverged" if done.diverged else "ok",
+        message=done.message,
+    )
+
+
+def relearn_attack(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    forget: Sequence[Row],
+    stats: SuiteStats,
+    target: SuiteStats,
+    context: str,
+    spec: UnlearnSpec,
+) -> dict[str, float]:
+    """Relearning attack: train on the even forget examples, measure the odd ones (modifies
+    `model` in place).
+
+    relearn_recovery = (R_after - R_before) / (R_target - R_before) on the held-out half
+    (ROUGE-L recall), in [0, 1] after clipping: 0 = nothing comes back, 1 = everything the
+    target knew comes back. NaN when the model had not forgotten (denominator < 0.05).
+    """
+    assert spec.relearn is not None
+    attack_half = [forget[i] for i in range(0, len(forget), 2)]
+    probe_half = [forget[i] for i in range(1, len(forget), 2)]
+    rouge = metrics.rouge_l_recall_many
+    before = float(rouge(stats.forget_gen[1::2], stats.forget_answers[1::2]).mean())
+    known = float(rouge(target.forget_gen[1::2], target.forget_answers[1::2]).mean())
+    attack = replace(
+        spec.target.train,
+        epochs=spec.relearn.epochs,
+        lr=spec.relearn.lr,
+        batch_size=spec.relearn.batch_size,
+        lora=None,
+        warmup_ratio=0.0,
+        schedule="constant",
+    )
+    seed_everything(attack.seed)
+    device = next(model.parameters()).device
+
+    def loss_fn(trained: PreTrainedModel, micro: dict) -> tuple:
+        batch = micro["attack"].to(device)
+        return ce_mean(forward_logits(trained, batch), batch.labels), {}, batch.n_tokens, 0
+
+    for p in model.parameters():
+        p.requires_grad_(True)
+    train(
+        model,
+        anchored_batches(tokenizer, {"attack": attack_half}, attack, "attack"),
+        n_micro_batches(len(attack_half), attack),
+        loss_fn,
+        attack,
+        desc="relearn attack",
+    )
+    evaluation = spec.evaluation
+    answers = generate(
+        model,
+        tokenizer,
+        [q["question"] for q in probe_half],
+        context,
+        evaluation.max_new_tokens,
+        evaluation.batch_size,
+    )
+    after = float(rouge(answers, [q["answer"] for q in probe_half]).mean())
+    gap = known - before
+    recovery = float(np.clip((after - before) / gap, 0.0, 1.0)) if gap >= 0.05 else np.nan
+    return {
+        "relearn_rouge_before": before,
+        "relearn_rouge_after": after,
+        "relearn_recovery": recovery,
+    }
+
+
+def validate(methods: Sequence[str], hparams: dict[str, dict[str, Any]], model: ModelSpec) -> None:
+    """Every method name and hyperparameter, checked before any work (KeyError/ValueError)."""
+    method_registry.validate(list(methods))
+    unknown = set(hparams) - set(methods)
+    if unknown:
+        raise KeyError(f"hyperparameters given for methods not run: {sorted(unknown)}")
+    n_layers = models.n_layers(model.name)
+    for name in methods:
+        method_registry.get(name, **hparams.get(name, {})).check(n_layers)
+
+
+def unlearn_specs(
+    target: FinetuneSpec,
+    methods: Sequence[str],
+    train_spec: TrainSpec,
+    evaluation: EvalSpec,
+    relearn: RelearnSpec | None,
+    hparams: dict[str, dict[str, Any]] | None = None,
+    seeds: Sequence[int] | None = None,
+) -> list[UnlearnSpec]:
+    """One spec per (seed, method), validated; `seeds=None` uses the TrainSpec's seed."""
+    hparams = hparams or {}
+    validate(methods, hparams, target.model)
+    seed_list = list(seeds) if seeds else [train_spec.seed]
+    return [
+        UnlearnSpec(
+            target=target,
+            method=name,
+            train=replace(train_spec, seed=seed),
+            evaluation=evaluation,
+            relearn=relearn,
+            hparams=tuple(sorted(hparams.get(name, {}).items())),
+        )
+        for seed in seed_list
+        for name in methods
+    ]
+
+
+def results_table(results: Sequence[RunResult], methods: Sequence[str]) -> pd.DataFrame:
+    """One row per run, indexed by method, in the order of `methods` (then by seed)."""
+    rank = {name: i for i, name in enumerate(methods)}
+    ordered = sorted(results, key=lambda r: (rank[r.method], r.seed))
+    return pd.DataFrame([r.row() for r in ordered]).set_index("method")

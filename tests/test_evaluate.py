@@ -1,0 +1,88 @@
+"""lib.evaluate on tiny-random: teacher-forced scores against a direct computation, raw text,
+Min-K%++ moments, generation."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from lib import evaluate
+from lib.batches import encode_pairs
+from lib.prompting import format_prompt
+
+
+def test_vocab_moments_match_a_numpy_reference():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 7))
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    mu, sigma = evaluate.vocab_moments(torch.tensor(logp))
+    p = np.exp(logp)
+    ref_mu = (p * logp).sum(1)
+    ref_sigma = np.sqrt((p * (logp - ref_mu[:, None]) ** 2).sum(1))
+    np.testing.assert_allclose(mu.numpy(), ref_mu, rtol=1e-10)
+    np.testing.assert_allclose(sigma.numpy(), ref_sigma, rtol=1e-10)
+    # Zero-probability tokens (log p = -inf) contribute nothing and give no NaN; a one-point
+    # distribution has variance 0, clamped to sigma = 1e-3.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        half = torch.tensor(
+            [[math.log(0.5), math.log(0.5), -math.inf], [0.0, -math.inf, -math.inf]]
+        )
+        mu2, sigma2 = evaluate.vocab_moments(half)
+    np.testing.assert_allclose(mu2.numpy(), [math.log(0.5), 0.0], atol=1e-12)
+    np.testing.assert_allclose(sigma2.numpy(), [1e-3, 1e-3], atol=1e-12)
+
+
+def test_score_answers_equal_a_direct_log_softmax(tiny_model, tiny_tokenizer):
+    questions = ["Who wrote it?", "Where was she born in the end?"]
+    answers = ["Nobody knows.", "In a small town by the sea."]
+    scores = evaluate.score_answers(
+        tiny_model, tiny_tokenizer, questions, answers, batch_size=1, vocab_stats=True
+    )
+    for i, (q, a) in enumerate(zip(questions, answers, strict=True)):
+        batch = encode_pairs(tiny_tokenizer, [format_prompt(tiny_tokenizer, q)], [a])
+        with torch.no_grad():
+            logp = torch.log_softmax(tiny_model(input_ids=batch.input_ids).logits[0, :-1], -1)
+        labels = batch.labels[0, 1:]
+        keep = labels != -100
+        expected = logp[keep].gather(-1, labels[keep][:, None]).squeeze(-1)
+        np.testing.assert_allclose(scores.logprobs[i], expected.numpy(), rtol=1e-5, atol=1e-6)
+        assert len(scores.logprobs[i]) == len(tiny_tokenizer(a)["input_ids"]) + 1  # + EOS
+        mu, _ = evaluate.vocab_moments(logp[keep])
+        np.testing.assert_allclose(scores.mu[i], mu.numpy(), rtol=1e-5, atol=1e-6)
+    assert scores.avg_nll.shape == (2,) and (scores.avg_nll > 0).all()
+
+
+def test_batching_does_not_change_the_scores(tiny_model, tiny_tokenizer):
+    questions = [f"Question number {i}{'?' * i}" for i in range(5)]
+    answers = [("word " * (i + 1)).strip() for i in range(5)]
+    one = evaluate.score_answers(tiny_model, tiny_tokenizer, questions, answers, batch_size=1)
+    many = evaluate.score_answers(tiny_model, tiny_tokenizer, questions, answers, batch_size=4)
+    for a, b in zip(one.logprobs, many.logprobs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_score_texts_scores_every_token_after_the_first(tiny_model, tiny_tokenizer):
+    texts = ["The quick brown fox jumps.", "Hello"]
+    scores = evaluate.score_texts(tiny_model, tiny_tokenizer, texts)
+    for text, lp in zip(texts, scores.logprobs, strict=True):
+        assert len(lp) == len(tiny_tokenizer(text, add_special_tokens=False)["input_ids"]) - 1
+
+
+def test_generate_stops_at_eos_and_counts_tokens(tiny_model, tiny_tokenizer):
+    counter = evaluate.TokenCounter()
+    answers = evaluate.generate(
+        tiny_model,
+        tiny_tokenizer,
+        ["Hi?", "Longer question here?"],
+        max_new_tokens=5,
+        counter=counter,
+    )
+    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    assert counter.tokens > 0
+    with pytest.raises(ValueError, match="2 questions but 1 answers"):
+        evaluate.score_answers(tiny_model, tiny_tokenizer, ["a", "b"], ["c"])
