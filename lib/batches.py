@@ -71,7 +71,7 @@ def _pad(rows: list[tuple[list[int], list[int]]], pad: int) -> Batch:
     return Batch(input_ids, attention, labels)
 
 
-def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
 
@@ -103,7 +103,7 @@ def encode_pairs(
         if not p_ids and labels:
             labels[0] = IGNORE  # nothing predicts the first token of raw text
         rows.append((ids, labels))
-    return _pad(rows, _pad_id(tokenizer))
+    return _pad(rows, pad_id(tokenizer))
 
 
 def encode_prompts_left(
@@ -112,7 +112,7 @@ def encode_prompts_left(
     """Left-padded prompt batch for generation: (input_ids, attention_mask)."""
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     width = max(len(ids) for ids in encoded)
-    input_ids = torch.full((len(encoded), width), _pad_id(tokenizer), dtype=torch.long)
+    input_ids = torch.full((len(encoded), width), pad_id(tokenizer), dtype=torch.long)
     attention = torch.zeros((len(encoded), width), dtype=torch.long)
     for i, ids in enumerate(encoded):
         input_ids[i, width - len(ids) :] = torch.tensor(ids)

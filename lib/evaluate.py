@@ -12,16 +12,16 @@ processes and gather the results, so every process returns every example exactly
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from lib import distributed, models
-from lib.batches import IGNORE, encode_pairs, encode_prompts_left
+from lib.batches import IGNORE, encode_pairs, encode_prompts_left, pad_id
 from lib.prompting import format_prompt
 
 logger = logging.getLogger(__name__)
@@ -217,6 +217,239 @@ def avg_nll_many(
     flat_a = [a for answers in answer_sets for a in answers]
     scores = score_answers(model, tokenizer, flat_q, flat_a, context, batch_size, False, counter)
     return scores.avg_nll.reshape(len(questions), width)
+
+
+@dataclass
+class SharedPromptResult:
+    """What `score_and_generate` returns: per candidate set, `TokenScores` with one entry per
+    (prompt, candidate) in prompt-major order; and one greedy generation per prompt."""
+
+    scores: dict[str, TokenScores]
+    generations: list[str]
+
+
+def _prompt_cache_copy(cache: DynamicCache, repeats: int, rows: torch.Tensor) -> DynamicCache:
+    """A fresh cache holding `rows` of `cache`, each repeated `repeats` times."""
+    data = [
+        (
+            layer.keys[rows].repeat_interleave(repeats, 0),
+            layer.values[rows].repeat_interleave(repeats, 0),
+        )
+        for layer in cache.layers
+    ]
+    return DynamicCache(ddp_cache_data=data)
+
+
+@torch.no_grad()
+def _score_continuations(
+    model: PreTrainedModel,
+    cache: DynamicCache,
+    last_logits: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    continuations: list[list[list[int]]],
+    vocab_stats: bool,
+) -> tuple[list[tuple[np.ndarray, ...]], int]:
+    """Score k token continuations per prompt on top of the prompts' KV cache.
+
+    The first continuation token is predicted by the prompt's last logits, token j > 0 by the
+    output at continuation position j - 1: the same numbers as scoring prompt + continuation
+    from scratch, without recomputing the prompt for every candidate.
+    """
+    device = last_logits.device
+    k = len(continuations[0])
+    flat = [ids for per_prompt in continuations for ids in per_prompt]
+    width = max(len(ids) for ids in flat)
+    n = len(flat)
+    rows = torch.arange(prompt_mask.shape[0], device=device)
+    tokens = torch.zeros((n, width), dtype=torch.long, device=device)
+    cont_mask = torch.zeros((n, width), dtype=torch.long, device=device)
+    for i, ids in enumerate(flat):
+        tokens[i, : len(ids)] = torch.tensor(ids, device=device)
+        cont_mask[i, : len(ids)] = 1
+    prompt_mask_k = prompt_mask.repeat_interleave(k, 0)
+    start = prompt_mask_k.sum(-1, keepdim=True)  # real prompt length = first position
+    positions = start + torch.arange(width, device=device)[None, :]
+    logits = model(
+        input_ids=tokens,
+        attention_mask=torch.cat([prompt_mask_k, cont_mask], dim=1),
+        position_ids=positions,
+        past_key_values=_prompt_cache_copy(cache, k, rows),
+        use_cache=True,
+    ).logits.float()
+    predicting = torch.cat([last_logits.repeat_interleave(k, 0)[:, None], logits[:, :-1]], dim=1)
+    out = []
+    for i, ids in enumerate(flat):
+        lp_all = F.log_softmax(predicting[i, : len(ids)], dim=-1)
+        target = tokens[i, : len(ids)]
+        lp = lp_all.gather(-1, target[:, None]).squeeze(-1)
+        correct = lp_all.argmax(-1) == target
+        if vocab_stats:
+            mu, sigma = vocab_moments(lp_all)
+        else:
+            mu = sigma = torch.zeros(0)
+        out.append((lp.cpu().numpy(), correct.cpu().numpy(), mu.cpu().numpy(), sigma.cpu().numpy()))
+    return out, int(cont_mask.sum())
+
+
+@torch.no_grad()
+def _greedy(
+    model: PreTrainedModel,
+    cache: DynamicCache,
+    last_logits: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    eos_id: int,
+    max_new_tokens: int,
+) -> tuple[list[list[int]], int]:
+    """Greedy decoding from the prompts' cache; a row leaves the batch at its EOS (so finished
+    answers cost nothing while longer ones go on). Returns the tokens before EOS per row."""
+    device = last_logits.device
+    n = prompt_mask.shape[0]
+    generated: list[list[int]] = [[] for _ in range(n)]
+    active = torch.arange(n, device=device)
+    work = _prompt_cache_copy(cache, 1, active)
+    mask = prompt_mask.clone()
+    position = prompt_mask.sum(-1)
+    next_tokens = last_logits.argmax(-1)
+    tokens_run = 0
+    for step in range(max_new_tokens):
+        done = next_tokens == eos_id
+        for row, token in zip(active.tolist(), next_tokens.tolist(), strict=True):
+            if token != eos_id:
+                generated[row].append(token)
+        keep = (~done).nonzero().squeeze(-1)
+        if keep.numel() == 0 or step == max_new_tokens - 1:
+            break
+        if keep.numel() < active.numel():
+            work.batch_select_indices(keep)
+            active, mask, position, next_tokens = (
+                active[keep],
+                mask[keep],
+                position[keep],
+                next_tokens[keep],
+            )
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        out = model(
+            input_ids=next_tokens[:, None],
+            attention_mask=mask,
+            position_ids=position[:, None],
+            past_key_values=work,
+            use_cache=True,
+        )
+        tokens_run += int(active.numel())
+        position = position + 1
+        next_tokens = out.logits[:, -1].float().argmax(-1)
+    return generated, tokens_run
+
+
+@torch.no_grad()
+def score_and_generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    candidates: Mapping[str, Sequence[Sequence[str]]],
+    *,
+    vocab_stats: Collection[str] = (),
+    generate: bool = False,
+    max_new_tokens: int = 32,
+    batch_size: int = 16,
+    counter: TokenCounter | None = None,
+    add_eos: bool = True,
+) -> SharedPromptResult:
+    """Score every candidate continuation of every prompt, and greedily answer each prompt,
+    computing each prompt once.
+
+    Args:
+        candidates: name -> one list of continuations per prompt (the same number for every
+            prompt within a name), e.g. {"answer": [[a1], [a2]], "perturbed": [[p11, ...], ...]}.
+        vocab_stats: names whose scores also get Min-K%++ moments.
+        generate: also decode greedily from each prompt (stops at EOS or `max_new_tokens`).
+
+    The numbers equal `score_pairs`/`generate_from_prompts` on prompt + continuation (up to
+    float summation order); see `bench/evaluate.py` for the speed-up.
+    """
+    for name, per_prompt in candidates.items():
+        if len(per_prompt) != len(prompts):
+            raise ValueError(
+                f"candidates {name!r}: {len(per_prompt)} lists for {len(prompts)} prompts"
+            )
+        if len({len(c) for c in per_prompt}) > 1:
+            raise ValueError(f"candidates {name!r}: every prompt needs the same number")
+    unknown = set(vocab_stats) - set(candidates)
+    if unknown:
+        raise KeyError(f"vocab_stats names unknown candidate sets {sorted(unknown)}")
+    device = _device(model)
+    eos = tokenizer.eos_token_id
+    encoded_prompts = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    encoded = {
+        name: [
+            [
+                tokenizer(c, add_special_tokens=False)["input_ids"] + ([eos] if add_eos else [])
+                for c in cs
+            ]
+            for cs in per_prompt
+        ]
+        for name, per_prompt in candidates.items()
+    }
+    order = _length_order([len(p) for p in encoded_prompts])
+    mine = distributed.shard(order)
+    local: dict[int, tuple[dict[str, list[tuple[np.ndarray, ...]]], str]] = {}
+    tokens = 0
+    for start in range(0, len(mine), batch_size):
+        idx = mine[start : start + batch_size]
+        width = max(len(encoded_prompts[i]) for i in idx)
+        input_ids = torch.full((len(idx), width), pad_id(tokenizer), dtype=torch.long)
+        prompt_mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids = encoded_prompts[i]
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            prompt_mask[row, width - len(ids) :] = 1
+        input_ids, prompt_mask = input_ids.to(device), prompt_mask.to(device)
+        positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+        with models.autocast(model):
+            out = model(
+                input_ids=input_ids,
+                attention_mask=prompt_mask,
+                position_ids=positions,
+                use_cache=True,
+            )
+            cache, last_logits = out.past_key_values, out.logits[:, -1].float()
+            tokens += int(prompt_mask.sum())
+            per_row: list[dict[str, list[tuple[np.ndarray, ...]]]] = [{} for _ in idx]
+            for name, per_prompt in encoded.items():
+                scored, n_tokens = _score_continuations(
+                    model,
+                    cache,
+                    last_logits,
+                    prompt_mask,
+                    [per_prompt[i] for i in idx],
+                    name in vocab_stats,
+                )
+                tokens += n_tokens
+                k = len(per_prompt[idx[0]])  # same for every prompt (checked above)
+                for row in range(len(idx)):
+                    per_row[row][name] = scored[row * k : (row + 1) * k]
+            answers: list[list[int]] = [[] for _ in idx]
+            if generate:
+                answers, n_tokens = _greedy(
+                    model, cache, last_logits, prompt_mask, eos, max_new_tokens
+                )
+                tokens += n_tokens + len(idx)
+        for row, i in enumerate(idx):
+            text = (
+                tokenizer.decode(answers[row], skip_special_tokens=True).strip() if generate else ""
+            )
+            local[i] = (per_row[row], text)
+    _count(counter, tokens)
+    merged = distributed.gather_by_index(local)
+    scores = {name: TokenScores() for name in candidates}
+    for i in range(len(prompts)):
+        for name in candidates:
+            for lp, correct, mu, sigma in merged[i][0][name]:
+                scores[name].logprobs.append(lp)
+                scores[name].correct.append(correct)
+                scores[name].mu.append(mu)
+                scores[name].sigma.append(sigma)
+    return SharedPromptResult(scores, [merged[i][1] for i in range(len(prompts))])
 
 
 @torch.no_grad()

@@ -20,8 +20,9 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lib import metrics
-from lib.evaluate import TokenCounter, TokenScores, avg_nll_many, generate, score_answers
+from lib.evaluate import SharedPromptResult, TokenCounter, TokenScores, score_and_generate
 from lib.metrics import mia
+from lib.prompting import format_prompt
 
 Row = Mapping[str, Any]
 
@@ -101,6 +102,11 @@ def retain_subset(retain: Sequence[Row], n: int) -> list[Row]:
     return [retain[i] for i in picks]
 
 
+def _avg_nll(scores: TokenScores, k: int) -> np.ndarray:
+    """(n, k) mean token NLL of k candidates per question, from prompt-major scores."""
+    return scores.avg_nll.reshape(-1, k)
+
+
 def collect(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -112,65 +118,65 @@ def collect(
     spec: EvalSpec,
     context: str = "",
 ) -> SuiteStats:
-    """Run every forward pass and generation the suite needs (context = ICU prompt, if any)."""
+    """Run every forward pass and generation the suite needs (context = ICU prompt, if any).
+
+    Each question's prompt is computed once and shared by its answer, paraphrased answer,
+    perturbed answers and greedy generation (`lib.evaluate.score_and_generate`).
+    """
     count = TokenCounter()
-    kw = {"context": context, "batch_size": spec.batch_size, "counter": count}
-    gen_kw = {**kw, "max_new_tokens": spec.max_new_tokens}
-    fq = [q["question"] for q in forget]
-    forget_scores = score_answers(
-        model, tokenizer, fq, [q["answer"] for q in forget], vocab_stats=True, **kw
-    )
-    holdout_scores = score_answers(
-        model,
-        tokenizer,
-        [q["question"] for q in holdout],
-        [q["answer"] for q in holdout],
-        vocab_stats=True,
-        **kw,
-    )
-    retain_q = [q["question"] for q in retain]
-    stats = SuiteStats(
-        forget=forget_scores,
-        forget_answers=[q["answer"] for q in forget],
-        forget_para_nll=avg_nll_many(
-            model, tokenizer, fq, [[q["paraphrased_answer"]] for q in forget], **kw
-        )[:, 0],
-        forget_pert_nll=avg_nll_many(
-            model, tokenizer, fq, [q["perturbed_answers"] for q in forget], **kw
-        ),
-        forget_gen=generate(model, tokenizer, fq, **gen_kw),
-        forget_para_gen=generate(
-            model, tokenizer, [q["paraphrased_question"] for q in forget], **gen_kw
-        ),
-        multihop_answers=[q["answer"] for q in multihop],
-        multihop_gen=generate(model, tokenizer, [q["question"] for q in multihop], **gen_kw)
-        if multihop
-        else [],
-        holdout=holdout_scores,
-        holdout_answers=[q["answer"] for q in holdout],
-        retain_nll=score_answers(
-            model, tokenizer, retain_q, [q["answer"] for q in retain], **kw
-        ).avg_nll,
-        retain_para_nll=avg_nll_many(
-            model, tokenizer, retain_q, [[q["paraphrased_answer"]] for q in retain], **kw
-        )[:, 0],
-        retain_pert_nll=avg_nll_many(
-            model, tokenizer, retain_q, [q["perturbed_answers"] for q in retain], **kw
-        ),
-        retain_answers=[q["answer"] for q in retain],
-        retain_gen=generate(model, tokenizer, retain_q, **gen_kw),
-        probe_nll=score_answers(
-            model, tokenizer, [p["question"] for p in probes], [p["answer"] for p in probes], **kw
-        ).avg_nll,
-        probe_pert_nll=avg_nll_many(
+    kw = {"batch_size": spec.batch_size, "counter": count, "max_new_tokens": spec.max_new_tokens}
+
+    def run(rows: Sequence[Row], question: str = "question", generate: bool = True, **cands):
+        prompts = [format_prompt(tokenizer, r[question], context) for r in rows]
+        if not prompts:
+            return SharedPromptResult({name: TokenScores() for name in cands}, [])
+        candidates = {name: [list(get(r)) for r in rows] for name, get in cands.items()}
+        return score_and_generate(
             model,
             tokenizer,
-            [p["question"] for p in probes],
-            [p["perturbed_answers"] for p in probes],
+            prompts,
+            candidates,
+            vocab_stats=[n for n in ("answer",) if n in candidates],
+            generate=generate,
             **kw,
-        ),
+        )
+
+    def answer(r: Row) -> list[str]:
+        return [r["answer"]]
+
+    def paraphrased(r: Row) -> list[str]:
+        return [r["paraphrased_answer"]]
+
+    def perturbed(r: Row) -> list[str]:
+        return list(r["perturbed_answers"])
+
+    f = run(forget, answer=answer, paraphrased=paraphrased, perturbed=perturbed)
+    f_para = run(forget, question="paraphrased_question")
+    mh = run(multihop)
+    ho = run(holdout, generate=False, answer=answer)
+    re = run(retain, answer=answer, paraphrased=paraphrased, perturbed=perturbed)
+    pr = run(probes, answer=answer, perturbed=perturbed)
+    n_pert = len(forget[0]["perturbed_answers"]) if forget else 0
+    stats = SuiteStats(
+        forget=f.scores["answer"],
+        forget_answers=[q["answer"] for q in forget],
+        forget_para_nll=f.scores["paraphrased"].avg_nll,
+        forget_pert_nll=_avg_nll(f.scores["perturbed"], n_pert),
+        forget_gen=f.generations,
+        forget_para_gen=f_para.generations,
+        multihop_answers=[q["answer"] for q in multihop],
+        multihop_gen=mh.generations,
+        holdout=ho.scores["answer"],
+        holdout_answers=[q["answer"] for q in holdout],
+        retain_nll=re.scores["answer"].avg_nll,
+        retain_para_nll=re.scores["paraphrased"].avg_nll,
+        retain_pert_nll=_avg_nll(re.scores["perturbed"], len(retain[0]["perturbed_answers"])),
+        retain_answers=[q["answer"] for q in retain],
+        retain_gen=re.generations,
+        probe_nll=pr.scores["answer"].avg_nll,
+        probe_pert_nll=_avg_nll(pr.scores["perturbed"], len(probes[0]["perturbed_answers"])),
         probe_answers=[p["answer"] for p in probes],
-        probe_gen=generate(model, tokenizer, [p["question"] for p in probes], **gen_kw),
+        probe_gen=pr.generations,
     )
     stats.eval_tokens = count.tokens
     return stats
