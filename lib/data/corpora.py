@@ -4,8 +4,8 @@ source_id, domain, split, n_chars).
 
 Domains (`DOMAINS`):
 - "code": the Python standard library's own module sources (`sysconfig` stdlib path; tests,
-  IDLE, lib2to3, turtledemo, ensurepip, tkinter, venv, the generated codec tables of
-  `encodings` and `pydoc_data` left out). The unit of a split is a top-level module or package
+  IDLE, lib2to3, turtledemo, ensurepip, tkinter, venv, the generated tables of `encodings` and
+  `stringprep`, and `pydoc_data` left out). The unit of a split is a top-level module or package
   (all files of `email/` go to the same split).
 - "prose": the help texts of `pydoc_data.topics` (the Python documentation's topics), one
   unit per topic.
@@ -68,7 +68,7 @@ GENERAL_SPLITS: tuple[str, ...] = ("retain", "evaluation")
 _STDLIB_EXCLUDED = frozenset(
     {
         "site-packages", "test", "idlelib", "lib2to3", "turtledemo", "ensurepip", "pydoc_data",
-        "__pycache__", "tkinter", "venv", "encodings", "__phello__",
+        "__pycache__", "tkinter", "venv", "encodings", "__phello__", "stringprep",
     }
 )  # fmt: skip
 
