@@ -25,6 +25,14 @@ paragraph (prose), sentence (bio) or blank-line (code) boundaries; pieces shorte
 confounds membership inference). Tokenisation and chunking into token windows happen later,
 in the core.
 
+Native membership: standard-library code and the Python documentation are public and almost
+certainly in the base model's own pretraining data (SmolLM2 trained on public GitHub code and
+web text), so the code and prose splits, approximate ones included, are "native" members of the
+base model before any training here; only the continued-pretraining phase (and the retrained
+model that skips the forget documents) makes forget and approximate differ. The biographies are
+not native. A native-mode non-member set (code the base model never saw) is not available
+offline and is not built here.
+
 Determinism: the same arguments and the same Python installation give the same rows. The
 stdlib sources and pydoc topics differ between Python versions, so `metadata()` records the
 Python version and `split_hashes()` / `fingerprint()` change with it: compare hashes only
