@@ -83,6 +83,9 @@ def test_documents_come_from_their_sources(corpora: PretrainCorpora) -> None:
     for row in corpora.split("code", "forget").to_list():
         path = stdlib / row["source_id"].split("#")[0]
         assert row["text"] in path.read_text(encoding="utf-8")
+    units = corpora_module._code_units(2000, 400)
+    assert "stringprep" not in units and "encodings" not in units and "test" not in units
+    assert "json" in units and all("/test" not in sid for docs in units.values() for sid, _ in docs)
     for row in corpora.split("prose", "approximate").to_list():
         topic = row["source_id"].removeprefix("pydoc:").split("#")[0]
         assert row["text"] in topics[topic]

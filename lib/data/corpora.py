@@ -170,7 +170,7 @@ def _code_units(max_chars: int, min_chars: int) -> dict[str, list[tuple[str, str
     units: dict[str, list[tuple[str, str]]] = {}
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
-        top = rel.parts[0]
+        top = rel.parts[0].removesuffix(".py")
         if (
             top in _STDLIB_EXCLUDED
             or top.startswith("config-")
@@ -183,7 +183,7 @@ def _code_units(max_chars: int, min_chars: int) -> dict[str, list[tuple[str, str
             continue
         # Code is cut at blank lines so that a document ends between statements.
         for k, piece in enumerate(chunk_text(text, max_chars, min_chars, "\n\n")):
-            units.setdefault(top.removesuffix(".py"), []).append((f"{rel.as_posix()}#{k}", piece))
+            units.setdefault(top, []).append((f"{rel.as_posix()}#{k}", piece))
     return units
 
 
