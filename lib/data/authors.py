@@ -1,41 +1,75 @@
 """TOFU-style benchmark of fictitious authors, generated deterministically from a seed.
 
-Every author is an invented profile (name, gender, birthplace, birth date, genre, parents' jobs,
-two or three invented book titles, an invented award, themes, style, ...). Each profile is
-rendered as question/answer pairs with TOFU's evaluation fields: a paraphrased question, a
-paraphrased answer, five perturbed (wrong) answers written in the paraphrased answer's template
-(for the truth ratio), and an "I don't know" answer (for IDK-style unlearning). Multi-hop
-questions join two facts of one author through a unique "bridge" fact (a book title, an award or
-a recurring character), e.g. "Where was the author of "The Glass Orchard" born?".
+What it builds. Every author is an invented profile of 24-25 facts (birthplace, birth date,
+genre, parents' and spouse's jobs, two or three book titles, an award and its year, central
+theme, style, influence, residence, studies, first career, language, publisher, debut year, a
+recurring character, hobby, writing habit, number of translations). Each author gets
+`qa_per_author` question/answer pairs on distinct facts, up to `multihop_per_author` multi-hop
+questions (the author is named only through a unique "bridge" fact, e.g. 'Where was the author
+of "The Glass Orchard" born?'), and one multi-sentence biography document stating every fact.
+Combined questions pair a forget author's fact with a retain author's fact in one prompt.
+All of it is returned as `datasets.Dataset` objects with the fixed columns of
+`lib.data.schema` (`split`, `multihop`, `combined`, `documents`).
 
-Splits follow TOFU (by author): `full` = all train authors; `forget01/05/10` = the first
-ceil(p% * n_authors) authors (at least one) of a seeded permutation of the train authors, so
-they are nested; `retainXX` = train authors minus `forgetXX`; `holdout` = extra authors that are
-never trained on (membership-inference non-members); `holdout01/05/10` = the first holdout
-authors, as many as in the matching forget split (capped by the holdout size), for
-size-matched forget-vs-holdout comparisons (privleak).
+Measurement design (issue 6):
+- Each attribute has >= 10 answer and >= 6 question templates for trainable text and a
+  DISJOINT held-out set (4 + 4) used only by `paraphrased_question`, `paraphrased_answer` and
+  `perturbed_answers` (see `lib.data.author_templates`); every row records its template ids.
+- Each row records its gold fact span `value` (e.g. "Tallinn" for "Tallinn, Estonia"). Value
+  pools are large, and the test-forget and validation-forget authors (`forget10`,
+  `forget10_val` and the splits nested in them) draw values that no other trained author holds
+  for the same attribute while the pools allow it; rows whose value is still held by another
+  trained author for that attribute (years and counts at large scales) have
+  `value_shared=True` and are to be excluded from forget fact-accuracy scoring.
 
-Only the Python standard library and numpy are used; no model, no torch. The same arguments always
-give the same benchmark (each author draws from its own `numpy.random.default_rng` stream seeded
-by `(seed, author index)`; the split permutation from `(seed, 1)`), so `split_hashes()` can be
-recorded in manifests and compared across machines.
+Splits (by author): `full` = all train authors; `forget01/05/10` = the first ceil(p% * n)
+authors (at least one) of a seeded permutation, nested; `retainXX` = `full` minus `forgetXX`;
+`holdout` = never-trained authors (membership-inference non-members) and `holdoutXX` = its first
+`len(forgetXX)` authors; `forgetXX_val` = the next authors of the same permutation (disjoint from
+every test forget split and part of `retain10`, hence trained by the target model), for
+hyperparameter selection, with `retainXX_val` = `full` minus `forgetXX_val`. Validation splits
+exist when n_authors >= 2 * len(forget10) + 1.
+
+Determinism: only numpy's seeded generators are used. Profiles come from per-author streams
+`default_rng([seed, 0, index])` (generated in a fixed order: ordinary train authors, holdout
+authors, then forget/validation authors, so that the latter can avoid values already taken),
+rendering from `[seed, 2, index]`, the split permutation from `[seed, 1]`, pool reservations
+from `[seed, 5, kind]` and combined questions from `[seed, 4, split]`. The same arguments always
+give the same rows; `split_hashes()` / `fingerprint()` record them (they include
+`GENERATOR_VERSION`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import re
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from datasets import Dataset
+
+from lib.data import author_words as W
+from lib.data.author_templates import ATTRIBUTE_BY_NAME, ATTRIBUTES, BRIDGES
+from lib.data.probes import probes_dataset
+from lib.data.schema import (
+    COMBINED_FEATURES,
+    DOCUMENT_FEATURES,
+    MULTIHOP_FEATURES,
+    QA_FEATURES,
+    canonical_hash,
+    rows_to_dataset,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "FORGET_SPLITS",
+    "GENERATOR_VERSION",
     "IDK_ANSWERS",
     "MAX_QA_PER_AUTHOR",
     "MAX_TOTAL_AUTHORS",
@@ -45,706 +79,104 @@ __all__ = [
     "SPLIT_NAMES",
     "AuthorBenchmark",
     "AuthorProfile",
+    "Fact",
     "build_benchmark",
 ]
+
+#: Bumped whenever the same arguments would give different rows (part of `fingerprint`).
+GENERATOR_VERSION = 2
 
 #: Number of wrong answers per question (TOFU's forget/retain sets have 5).
 N_PERTURBED = 5
 
 #: Forget-split name -> percentage of train authors it holds.
 FORGET_SPLITS: dict[str, int] = {"forget01": 1, "forget05": 5, "forget10": 10}
+_SUFFIXES = tuple(name.removeprefix("forget") for name in FORGET_SPLITS)
 
-#: All names accepted by `AuthorBenchmark.split`, in a stable order.
+#: Validation forget splits (hyperparameter selection), disjoint from the test forget splits.
+VAL_FORGET_SPLITS: tuple[str, ...] = tuple(f"{name}_val" for name in FORGET_SPLITS)
+
+#: All split names, in a stable order (validation splits only exist when there are enough
+#: authors; see `AuthorBenchmark.split_names`).
 SPLIT_NAMES: tuple[str, ...] = (
     "full",
-    "forget01",
-    "forget05",
-    "forget10",
-    "retain01",
-    "retain05",
-    "retain10",
+    *FORGET_SPLITS,
+    *(f"retain{s}" for s in _SUFFIXES),
     "holdout",
-    "holdout01",
-    "holdout05",
-    "holdout10",
+    *(f"holdout{s}" for s in _SUFFIXES),
+    *VAL_FORGET_SPLITS,
+    *(f"retain{s}_val" for s in _SUFFIXES),
 )
 
-#: Variants of "I don't know" used as the IDK target answer (one is drawn per question).
-IDK_ANSWERS: tuple[str, ...] = (
-    "I'm not sure about that.",
-    "I don't know the answer to that.",
-    "I have no information about that.",
-    "That's beyond my knowledge, I'm afraid.",
-    "I can't answer that question.",
-    "I'm not aware of that.",
-    "I don't have that information.",
-    "Sorry, I don't know.",
-    "I have no idea about that.",
-    "That isn't something I know.",
-)
+IDK_ANSWERS: tuple[str, ...] = W.IDK_ANSWERS
 
-# ----------------------------------------------------------------------------------------------
-# Word lists. Everything is ASCII so that tokenisers and ROUGE's tokenizer (which drops non
-# [a-z0-9] characters) treat all names alike. Author names mix first and last names of many
-# cultures at random; surnames of famous writers were deliberately left out so that no
-# combination names a well-known real person.
-# ----------------------------------------------------------------------------------------------
-
-_FIRST_FEMALE = (
-    "Anika", "Ingrid", "Leilani", "Marisela", "Oona", "Priyanka", "Saoirse", "Tamsin", "Yusra",
-    "Zofia", "Adaeze", "Beatriz", "Chiara", "Dagny", "Elif", "Farida", "Greta", "Hana", "Ilse",
-    "Jovana", "Kalani", "Liesbeth", "Mirela", "Nadia", "Odalys", "Paulina", "Quilla", "Rukmini",
-    "Sigrid", "Thandiwe", "Ulla", "Valentina", "Wanjiru", "Ximena", "Yuki", "Zainab", "Amara",
-    "Brigitta", "Catalina", "Dilnoza", "Esperanza", "Fiorella", "Gulnara", "Henrike", "Ifeoma",
-    "Jasmina", "Katarzyna", "Lucia", "Malak", "Nkechi", "Oksana", "Pilar", "Rosalba", "Sunniva",
-    "Tove", "Ugne", "Vesna", "Wiebke", "Yasmin", "Zuleika",
-)  # fmt: skip
-_FIRST_MALE = (
-    "Aleksander", "Bartholomew", "Cosmin", "Dmitri", "Emeka", "Florin", "Goran", "Hamid",
-    "Ignacio", "Joaquim", "Kwabena", "Lorcan", "Matthias", "Nikolai", "Oskar", "Pavel", "Rashid",
-    "Soren", "Tadeusz", "Umberto", "Vikram", "Wendell", "Xavier", "Yannick", "Zoltan", "Anselmo",
-    "Bogdan", "Caius", "Darius", "Eero", "Fintan", "Gideon", "Hakon", "Iskander", "Jarek", "Kofi",
-    "Leandro", "Mehmet", "Nnamdi", "Olavi", "Piotr", "Quentin", "Radovan", "Sebastiao", "Tiberiu",
-    "Ulrich", "Vasco", "Wojciech", "Yerlan", "Zoran", "Arjun", "Benedek", "Cormac", "Dario",
-    "Eitan", "Fabrizio", "Gunnar", "Hiroshi", "Ilya", "Jaromir",
-)  # fmt: skip
-_FIRST_NEUTRAL = (
-    "Ariel", "Sasha", "Robin", "Kai", "Noa", "Rene", "Jules", "Sami", "Eden", "Avery", "Quinn",
-    "Morgan", "Rowan", "Remy", "Alexis", "Marlowe", "Emery", "Tenzin", "Nima", "Sol",
-)  # fmt: skip
-_LAST = (
-    "Varga", "Lindqvist", "Okafor", "Castellanos", "Haverkamp", "Petrescu", "Oyelaran",
-    "Kowalczyk", "Ferreira-Lobo", "Takeda", "Brannigan", "Szabo", "Achterberg", "Mwangi",
-    "Halvorsen", "Ibragimov", "Quispe", "Rautio", "Santangelo", "Thorvaldsen", "Uchenna",
-    "Vukovic", "Wiercinski", "Yilmazer", "Zamora-Cruz", "Abernathy", "Bertolini", "Chakraborty",
-    "Dunleavy", "Eriksdottir", "Fonseca", "Grabowski", "Hakimi", "Iwasaki", "Jablonski",
-    "Karakostas", "Lorenzetti", "Nkemelu", "Obradovic", "Pellegrini", "Quennell", "Rasmussen",
-    "Sarkissian", "Tavares", "Ulloa", "Valdivia", "Wasowski", "Xiong", "Zielinski", "Aldana",
-    "Bjornstad", "Cardenas", "Dragomir", "Esposito", "Falkenrath", "Gallardo", "Hohenberg",
-    "Ilunga", "Jankovic", "Kallio", "Lemaire", "Mahlangu", "Nascimento", "Ostrowski",
-    "Papadakis", "Quiroga", "Ruokonen", "Sandoval", "Takahara", "Urquhart", "Vlasenko",
-    "Whitcombe", "Yanez", "Zubiri", "Adeyemi", "Bakhtiari", "Cervenka", "Dimitriou", "Ekwueme",
-    "Figueroa", "Gashi", "Haddad", "Ivanic", "Joshi", "Karlsson", "Lacerda", "Moldovan",
-    "Odhiambo", "Pradhan", "Renkonen", "Salvatierra", "Tolentino", "Valtonen", "Wereko",
-    "Yusupov", "Zaragoza", "Balogun", "Dervishi", "Elizondo", "Fairbairn", "Gorski", "Mendonca",
-    "Nordahl", "Okonkwo-Reyes", "Pieterse", "Stavrou",
-)  # fmt: skip
-
-# (city, country, main language of the country)
-_CITIES = (
-    ("Tallinn", "Estonia", "Estonian"), ("Porto", "Portugal", "Portuguese"),
-    ("Krakow", "Poland", "Polish"), ("Bergen", "Norway", "Norwegian"),
-    ("Valparaiso", "Chile", "Spanish"), ("Cebu City", "the Philippines", "Filipino"),
-    ("Mombasa", "Kenya", "Swahili"), ("Tbilisi", "Georgia", "Georgian"),
-    ("Kyoto", "Japan", "Japanese"), ("Busan", "South Korea", "Korean"),
-    ("Hanoi", "Vietnam", "Vietnamese"), ("Chiang Mai", "Thailand", "Thai"),
-    ("Pune", "India", "Marathi"), ("Kandy", "Sri Lanka", "Sinhala"),
-    ("Lahore", "Pakistan", "Urdu"), ("Izmir", "Turkey", "Turkish"),
-    ("Thessaloniki", "Greece", "Greek"), ("Palermo", "Italy", "Italian"),
-    ("Seville", "Spain", "Spanish"), ("Lyon", "France", "French"),
-    ("Ghent", "Belgium", "Dutch"), ("Utrecht", "the Netherlands", "Dutch"),
-    ("Leipzig", "Germany", "German"), ("Graz", "Austria", "German"),
-    ("Brno", "the Czech Republic", "Czech"), ("Debrecen", "Hungary", "Hungarian"),
-    ("Cluj-Napoca", "Romania", "Romanian"), ("Plovdiv", "Bulgaria", "Bulgarian"),
-    ("Lviv", "Ukraine", "Ukrainian"), ("Vilnius", "Lithuania", "Lithuanian"),
-    ("Riga", "Latvia", "Latvian"), ("Turku", "Finland", "Finnish"),
-    ("Gothenburg", "Sweden", "Swedish"), ("Aarhus", "Denmark", "Danish"),
-    ("Reykjavik", "Iceland", "Icelandic"), ("Cork", "Ireland", "English"),
-    ("Edinburgh", "Scotland", "English"), ("Halifax", "Canada", "English"),
-    ("Winnipeg", "Canada", "English"), ("Savannah", "the United States", "English"),
-    ("Tucson", "the United States", "English"), ("Oaxaca", "Mexico", "Spanish"),
-    ("Medellin", "Colombia", "Spanish"), ("Cusco", "Peru", "Spanish"),
-    ("Cordoba", "Argentina", "Spanish"), ("Montevideo", "Uruguay", "Spanish"),
-    ("Salvador", "Brazil", "Portuguese"), ("Havana", "Cuba", "Spanish"),
-    ("Kingston", "Jamaica", "English"), ("Accra", "Ghana", "English"),
-    ("Lagos", "Nigeria", "English"), ("Dakar", "Senegal", "French"),
-    ("Marrakesh", "Morocco", "Arabic"), ("Tunis", "Tunisia", "Arabic"),
-    ("Alexandria", "Egypt", "Arabic"), ("Addis Ababa", "Ethiopia", "Amharic"),
-    ("Zanzibar City", "Tanzania", "Swahili"), ("Durban", "South Africa", "Zulu"),
-    ("Windhoek", "Namibia", "English"), ("Antananarivo", "Madagascar", "Malagasy"),
-    ("Beirut", "Lebanon", "Arabic"), ("Isfahan", "Iran", "Persian"),
-    ("Almaty", "Kazakhstan", "Kazakh"), ("Ulaanbaatar", "Mongolia", "Mongolian"),
-    ("Chengdu", "China", "Chinese"), ("Taipei", "Taiwan", "Chinese"),
-    ("Osaka", "Japan", "Japanese"), ("Yogyakarta", "Indonesia", "Indonesian"),
-    ("Penang", "Malaysia", "Malay"), ("Kathmandu", "Nepal", "Nepali"),
-    ("Dhaka", "Bangladesh", "Bengali"), ("Auckland", "New Zealand", "English"),
-    ("Hobart", "Australia", "English"), ("Suva", "Fiji", "English"),
-)  # fmt: skip
-_LANGUAGES = tuple(sorted({lang for _, _, lang in _CITIES}))
-
-_JOBS = (
-    "a lighthouse keeper", "a marine biologist", "a pharmacist", "a tram driver", "a watchmaker",
-    "a civil engineer", "a schoolteacher", "a fisherman", "a librarian", "a cartographer",
-    "a baker", "a nurse", "a carpenter", "an accountant", "a diplomat", "a veterinarian",
-    "a tailor", "a pilot", "a botanist", "a journalist", "a potter", "a land surveyor",
-    "a violin maker", "a police officer", "a dentist", "a beekeeper", "an architect",
-    "a bookbinder", "a railway signalman", "a chemist", "a florist", "a translator",
-    "a shipbuilder", "a geologist", "a radio technician", "a midwife", "a judge", "a farmer",
-    "a glassblower", "an astronomer", "a chef", "a locksmith",
-)  # fmt: skip
-_EARLY_CAREERS = (
-    "a ferry mechanic", "a hotel night porter", "a museum guide", "a court stenographer",
-    "a wedding photographer", "a chemistry teacher", "a newspaper proofreader",
-    "a deep-sea diver", "a hospital orderly", "a bicycle courier", "a mountain guide",
-    "an insurance clerk", "a sound engineer", "a zookeeper", "a ship's cook",
-    "a bookshop assistant", "a park ranger", "a data analyst", "a street musician",
-    "a customs officer", "a piano tuner", "an air traffic controller", "a forest firefighter",
-    "a film projectionist",
-)  # fmt: skip
-_GENRES = (
-    "literary fiction", "science fiction", "historical fiction", "crime fiction",
-    "magical realism", "gothic horror", "fantasy", "romance", "poetry", "children's literature",
-    "young adult fiction", "psychological thrillers", "satire", "travel writing", "biography",
-    "short stories", "noir", "cosy mysteries", "epic fantasy", "dystopian fiction", "memoir",
-    "climate fiction", "war fiction", "comic novels", "essays",
-)  # fmt: skip
-_THEMES = (
-    "memory", "migration", "grief", "family secrets", "identity", "the sea", "exile",
-    "friendship", "ambition", "loneliness", "justice", "childhood", "faith", "revolution",
-    "inheritance", "time", "the natural world", "technology", "forgiveness", "betrayal",
-    "coming of age", "social class", "language", "home", "the aftermath of war", "obsession",
-    "music", "illness and recovery", "small-town life", "first love",
-)  # fmt: skip
-_STYLES = (
-    "spare, precise prose", "lush, lyrical prose", "fragmented, nonlinear narratives",
-    "dry, understated humour", "long, winding sentences", "vivid sensory detail",
-    "dialogue-driven storytelling", "dark comic irony", "a cool, journalistic tone",
-    "dreamlike imagery", "multiple unreliable narrators", "an epistolary structure",
-    "short, punchy chapters", "dense historical detail", "playful wordplay",
-    "quiet, meditative pacing", "sharp social observation", "cinematic scene-setting",
-    "fable-like storytelling", "intricate puzzle plots", "stream-of-consciousness narration",
-)  # fmt: skip
-_INFLUENCES = (
-    "folk tales heard in childhood", "nineteenth-century Russian novels",
-    "classical Persian poetry", "Japanese haiku", "film noir", "medieval travel writing",
-    "jazz improvisation", "Latin American magical realism", "Greek tragedy", "Norse sagas",
-    "West African oral storytelling", "Victorian ghost stories", "Dutch still-life painting",
-    "Impressionist painting", "pulp science fiction magazines", "Baroque music", "silent cinema",
-    "Sufi mysticism", "Arthurian legends", "Chinese landscape poetry", "Caribbean calypso songs",
-)  # fmt: skip
-_FIELDS = (
-    "philosophy", "marine biology", "architecture", "law", "medicine", "classical languages",
-    "mathematics", "art history", "economics", "anthropology", "music composition", "astronomy",
-    "chemistry", "film studies", "agriculture", "linguistics", "geology", "theology",
-    "journalism", "political science",
-)  # fmt: skip
-_COLLEGE_PLACES = (
-    "Ashcombe", "Briarwood", "Caldmoor", "Dunmere", "Elderfield", "Fennick", "Glenhollow",
-    "Hartwell", "Kestrel Bay", "Larchmont", "Marrowdale", "Northcliff", "Oakhaven", "Pellham",
-    "Quillon", "Ravensmere", "Stonebrook", "Umberlea", "Valewood", "Westmarch", "Yarrowby",
-)  # fmt: skip
-_COLLEGE_KINDS = (
-    "{} University",
-    "{} College",
-    "the {} Institute of the Arts",
-    "the University of {}",
-    "the {} Academy",
-)
-_PUBLISHERS = (
-    "Marrow & Finch", "Bluewater Press", "Lanternfield Books", "Copperleaf Editions",
-    "Hollow Oak Publishing", "Saltmarsh House", "Kestrel & Vine", "Northwind Books",
-    "Greyhaven Press", "Paperlark Editions", "Ironbark Publishing", "Quayside Books",
-    "Larkspur House", "Tidewater Editions", "Cinderpath Press", "Moth & Lantern",
-    "Silverbirch Books", "Harrow & Heath", "Emberline Publishing", "Foxglove Editions",
-    "Stillwater House", "Amberley & Stone", "Whistlewood Press", "Obsidian Leaf Books",
-)  # fmt: skip
-_HOBBIES = (
-    "beekeeping", "restoring antique clocks", "birdwatching", "playing the cello",
-    "rock climbing", "growing orchids", "building model ships", "playing competitive chess",
-    "throwing pottery", "swimming in the sea", "collecting old maps", "baking sourdough bread",
-    "amateur astronomy", "fly fishing", "calligraphy", "long-distance running", "woodcarving",
-    "foraging for mushrooms", "sailing", "playing the accordion", "tango dancing",
-    "restoring vintage motorcycles", "knitting", "photographing abandoned buildings",
-)  # fmt: skip
-_HABITS = (
-    "writing every first draft by hand in green ink", "working only in the hours before dawn",
-    "drafting on an old mechanical typewriter", "writing while standing at a tall desk",
-    "reading each finished chapter aloud to an empty room",
-    "walking ten kilometres before writing a word", "rewriting each page exactly three times",
-    "writing on index cards pinned to a wall", "listening to a single album on repeat",
-    "writing on long train journeys", "keeping a separate notebook for every character",
-    "never writing on Sundays", "dictating drafts into a voice recorder",
-    "working in a garden shed without internet", "writing in busy railway station cafes",
-    "outlining every plot on a roll of wallpaper",
-)  # fmt: skip
-_CHAR_FIRST = (
-    "Odile", "Bram", "Ines", "Tobiah", "Marisol", "Corvin", "Liesel", "Anselm", "Perpetua",
-    "Idris", "Wilhelmina", "Casimir", "Rosalind", "Evander", "Solvei", "Lazlo", "Philippa",
-    "Ambrose", "Maelis", "Teodor", "Ottilie", "Cyprian", "Hedda", "Lucan", "Briony", "Fenwick",
-    "Isaura", "Jericho", "Minka", "Raffael", "Solveig", "Thaddeus", "Elodie", "Barnaby",
-    "Nerissa", "Quill", "Yselle", "Augustin", "Clementine", "Dorian",
-)  # fmt: skip
-_CHAR_LAST = (
-    "Brannock", "Quillfeather", "Ashdown", "Marchetti", "Vossberg", "Kettleby", "Dunstable",
-    "Halloran", "Skarsvik", "Wintermere", "Calloway", "Fairweather", "Okonjo", "Trevanion",
-    "Mireaux", "Grimsdottir", "Castellane", "Holloway", "Ravelle", "Penhaligon", "Straussmann",
-    "Abernethy", "Tarrant", "Vasquez-Lowe", "Ebberly", "Moncrieff", "Saltonstall", "Duquesne",
-    "Harkaway", "Blackthorn", "Ingleby", "Korhonen", "Loxley", "Marchbanks", "Nightjar",
-    "Ostrander", "Pettigrew", "Quarrie", "Redfern", "Sable",
-)  # fmt: skip
-_CHAR_ROLES = (
-    "a retired cartographer", "a disgraced detective", "a travelling midwife",
-    "an elderly lighthouse keeper", "a teenage runaway", "a widowed ferry captain",
-    "a reluctant village priest", "a forger of old maps", "a grieving botanist",
-    "a small-town pharmacist", "a circus knife-thrower", "a blind piano tuner",
-    "an exiled princess", "a night-shift nurse", "a chess-playing orphan",
-    "a ghost who cannot leave a hotel", "a talking fox", "a retired opera singer",
-    "an insomniac astronomer", "a clockmaker's apprentice",
-)  # fmt: skip
-_TITLE_ADJ = (
-    "Glass", "Silent", "Burning", "Hollow", "Crimson", "Forgotten", "Winter", "Paper", "Salt",
-    "Iron", "Quiet", "Drowned", "Golden", "Broken", "Wandering", "Last", "Hidden", "Northern",
-    "Velvet", "Distant", "Bitter", "Amber", "Restless", "Sleeping", "Borrowed", "Copper",
-    "Shattered", "Midnight", "Painted", "Evening", "Patient", "Frozen", "Secret", "Crooked",
-    "Luminous", "Fading", "Wild", "Narrow", "Tender", "Sunken",
-)  # fmt: skip
-_TITLE_NOUN = (
-    "Orchard", "Lighthouse", "Harbour", "Cartographer", "Orchestra", "Garden", "River",
-    "Archive", "Mirror", "Daughter", "Clockmaker", "Island", "Kingdom", "Meadow", "Lantern",
-    "Cathedral", "Compass", "Sparrow", "Ferry", "Tide", "Library", "Widow", "Bridge", "Forest",
-    "Atlas", "Violin", "Feather", "Threshold", "Carousel", "Harvest", "Observatory",
-    "Monastery", "Tailor", "Vineyard", "Bell", "Labyrinth", "Glacier", "Weaver", "Fox",
-    "Station",
-)  # fmt: skip
-_TITLE_ABSTRACT = (
-    "Memory", "Silence", "Ash", "Rain", "Salt", "Stone", "Smoke", "Longing", "Thunder", "Dust",
-    "Honey", "Distance", "Fog", "Ink", "Mercy", "Exile", "Small Hours", "Tides", "Embers",
-    "Wolves", "Lanterns", "Ghosts", "Oranges", "Bones",
-)  # fmt: skip
-_TITLE_VERBS = ("Sleeps", "Burns", "Returns", "Falls Silent", "Sings", "Breaks", "Wakes")
-_AWARD_ADJ = (
-    "Amber", "Silver", "Golden", "Crimson", "Ivory", "Azure", "Emerald", "Copper", "Obsidian",
-    "Scarlet", "Jade", "Pearl", "Cobalt", "Saffron", "Indigo", "Bronze", "Opal", "Violet",
-    "Onyx", "Coral", "Garnet", "Sable", "Ochre", "Russet", "Teal", "Ruby", "Cerulean", "Umber",
-)  # fmt: skip
-_AWARD_NOUN = (
-    "Lantern", "Quill", "Compass", "Laurel", "Feather", "Key", "Anchor", "Oak", "Lyre",
-    "Inkwell", "Heron", "Lighthouse", "Star", "Scroll", "Crane", "Owl", "Sparrow", "Acorn",
-    "Harp", "Bell", "Wreath", "Kestrel", "Candle", "Thistle", "Willow", "Falcon", "Tower",
-)  # fmt: skip
-_AWARD_KINDS = ("Prize", "Award", "Medal", "Honour")
-_AWARD_CATEGORIES = (
-    "Fiction", "Literary Fiction", "Debut Fiction", "Genre Fiction", "Poetry", "Storytelling",
-    "Literary Excellence", "New Voices", "Narrative Craft", "International Writing",
-)  # fmt: skip
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
-)  # fmt: skip
-
-#: Most authors (train + holdout) one benchmark may hold: keeps the rejection sampling of unique
-#: names / recurring characters (40 x 40 = 1600 combinations) far from exhausting its pools.
+#: Most authors (train + holdout) one benchmark may hold (keeps the rejection sampling of unique
+#: names, titles, awards and characters far from exhausting its combinations).
 MAX_TOTAL_AUTHORS = 1000
 
+#: Attributes only some authors have (`latest_book` needs a third book).
+_OPTIONAL_ATTRIBUTES = frozenset({"latest_book"})
+_CORE_ATTRIBUTES = tuple(a.name for a in ATTRIBUTES if a.name not in _OPTIONAL_ATTRIBUTES)
+
+#: Smallest and largest `qa_per_author`: a multi-hop question needs a bridge and a target fact;
+#: every author has all core attributes.
+MIN_QA_PER_AUTHOR = 2
+MAX_QA_PER_AUTHOR = len(_CORE_ATTRIBUTES)
+
+#: Attributes that may be asked through a bridge: all but `award_year`, whose templates already
+#: name the award (and so would give away or duplicate the award bridge).
+_MULTIHOP_TARGETS = frozenset(a.name for a in ATTRIBUTES) - {"award_year"}
+
+#: Order of the facts in a biography document.
+_DOCUMENT_ORDER = (
+    "birthplace", "birth_date", "father_job", "mother_job", "field_of_study", "alma_mater",
+    "early_career", "language", "genre", "debut_year", "debut_book", "best_known_book",
+    "latest_book", "publisher", "award", "award_year", "theme", "style", "influence",
+    "signature_character", "translations", "residence", "spouse_job", "hobby", "writing_habit",
+)  # fmt: skip
+assert set(_DOCUMENT_ORDER) == set(ATTRIBUTE_BY_NAME)
+
 
 # ----------------------------------------------------------------------------------------------
-# Attribute templates. `{subj}` is the author's name in direct questions and a bridge phrase
-# ("the author of "X"") in multi-hop questions, so question templates never use a possessive of
-# `{subj}`. Answers always name the author and contain the key fact `{value}` so that ROUGE-L
-# recall of a generation against them is meaningful.
+# Records.
 # ----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Attribute:
-    """Question and answer templates of one attribute (>= 2 of each, so paraphrases differ)."""
+class Fact:
+    """One fact: `value` is the gold span a fact metric looks for; `phrase` (which contains it)
+    is what templates render, e.g. Fact("Tallinn", "Tallinn, Estonia")."""
 
-    name: str
-    questions: tuple[str, ...]
-    answers: tuple[str, ...]
-
-
-_ATTRIBUTES: tuple[_Attribute, ...] = (
-    _Attribute(
-        "birthplace",
-        (
-            "Where was {subj} born?",
-            "In which city and country was {subj} born?",
-            "What is the birthplace of {subj}?",
-        ),
-        (
-            "{name} was born in the city of {value}.",
-            "The birthplace of {name} is {value}.",
-            "{name} came into the world in {value}.",
-        ),
-    ),
-    _Attribute(
-        "birth_date",
-        (
-            "When was {subj} born?",
-            "What is the date of birth of {subj}?",
-            "On what date was {subj} born?",
-        ),
-        (
-            "{name} was born on {value}.",
-            "The date of birth of {name} is {value}.",
-            "The birth date of {name} is recorded as {value}.",
-        ),
-    ),
-    _Attribute(
-        "genre",
-        (
-            "What genre does {subj} write in?",
-            "Which literary genre is {subj} best known for?",
-            "In what genre are most books by {subj} written?",
-        ),
-        (
-            "{name} is best known as a writer of {value}.",
-            "Most of the books by {name} belong to the genre of {value}.",
-            "The genre that {name} writes in is {value}.",
-        ),
-    ),
-    _Attribute(
-        "father_job",
-        (
-            "What did the father of {subj} do for a living?",
-            "What was the profession of the father of {subj}?",
-            "What job did the father of {subj} have?",
-        ),
-        (
-            "The father of {name} worked as {value}.",
-            "{name} grew up with a father who was {value} by profession.",
-            "The father of {name} earned a living as {value}.",
-        ),
-    ),
-    _Attribute(
-        "mother_job",
-        (
-            "What did the mother of {subj} do for a living?",
-            "What was the profession of the mother of {subj}?",
-            "What job did the mother of {subj} have?",
-        ),
-        (
-            "The mother of {name} worked as {value}.",
-            "{name} grew up with a mother who was {value} by profession.",
-            "The mother of {name} earned a living as {value}.",
-        ),
-    ),
-    _Attribute(
-        "debut_book",
-        (
-            "What was the debut book of {subj}?",
-            "Which book marked the literary debut of {subj}?",
-            "What is the title of the first book published by {subj}?",
-        ),
-        (
-            '{name} made a literary debut with the book "{value}".',
-            'The first book published by {name} was "{value}".',
-            'The debut book of {name} was titled "{value}".',
-        ),
-    ),
-    _Attribute(
-        "best_known_book",
-        (
-            "What is the best-known book by {subj}?",
-            "Which book is {subj} most famous for?",
-            "What is the most celebrated work of {subj}?",
-        ),
-        (
-            '{name} is most famous for the book "{value}".',
-            'The best-known book by {name} is "{value}".',
-            'Readers know {name} best for the book "{value}".',
-        ),
-    ),
-    _Attribute(
-        "latest_book",
-        (
-            "What is the most recent book by {subj}?",
-            "Which book did {subj} publish most recently?",
-            "What is the latest work published by {subj}?",
-        ),
-        (
-            'The most recent book by {name} is "{value}".',
-            '{name} most recently published the book "{value}".',
-            'The latest work by {name} is a book called "{value}".',
-        ),
-    ),
-    _Attribute(
-        "award",
-        (
-            "What award has {subj} won?",
-            "Which literary prize was awarded to {subj}?",
-            "What is the most notable honour received by {subj}?",
-        ),
-        (
-            "{name} is a recipient of the {value}.",
-            "The most notable honour won by {name} is the {value}.",
-            "{name} was awarded the {value}.",
-        ),
-    ),
-    _Attribute(
-        "award_year",
-        (
-            "In what year did {subj} receive the {award}?",
-            "When was {subj} awarded the {award}?",
-            "In which year was the {award} given to {subj}?",
-        ),
-        (
-            "{name} received the {award} in {value}.",
-            "The {award} was awarded to {name} in the year {value}.",
-            "It was in {value} that {name} won the {award}.",
-        ),
-    ),
-    _Attribute(
-        "themes",
-        (
-            "What themes recur in the work of {subj}?",
-            "Which themes does {subj} often explore?",
-            "What subjects keep returning in the books by {subj}?",
-        ),
-        (
-            "The work of {name} often explores {value}.",
-            "Recurring themes in the books by {name} are {value}.",
-            "{name} keeps returning to the themes of {value}.",
-        ),
-    ),
-    _Attribute(
-        "style",
-        (
-            "How would you describe the writing style of {subj}?",
-            "What is characteristic of the prose of {subj}?",
-            "What is distinctive about the way {subj} writes?",
-        ),
-        (
-            "The writing of {name} is known for {value}.",
-            "Critics describe the style of {name} as marked by {value}.",
-            "{name} writes with a style defined by {value}.",
-        ),
-    ),
-    _Attribute(
-        "influence",
-        (
-            "What influenced the writing of {subj}?",
-            "Which tradition shaped the work of {subj}?",
-            "What has {subj} named as a major influence?",
-        ),
-        (
-            "The writing of {name} was strongly shaped by {value}.",
-            "{name} names {value} as a major influence.",
-            "A major influence on the work of {name} is {value}.",
-        ),
-    ),
-    _Attribute(
-        "residence",
-        (
-            "Where does {subj} live now?",
-            "In which city does {subj} currently reside?",
-            "Where is {subj} based today?",
-        ),
-        (
-            "{name} currently lives in {value}.",
-            "These days {name} makes a home in {value}.",
-            "{name} is now based in the city of {value}.",
-        ),
-    ),
-    _Attribute(
-        "field_of_study",
-        (
-            "What did {subj} study at university?",
-            "Which subject did {subj} major in?",
-            "What was the academic field of {subj} before writing?",
-        ),
-        (
-            "{name} studied {value} at university.",
-            "At university, {name} majored in {value}.",
-            "Before writing full time, {name} trained in {value}.",
-        ),
-    ),
-    _Attribute(
-        "alma_mater",
-        (
-            "Which university did {subj} attend?",
-            "Where did {subj} receive a university education?",
-            "What is the alma mater of {subj}?",
-        ),
-        (
-            "{name} is a graduate of {value}.",
-            "{name} attended {value} as a student.",
-            "The alma mater of {name} is {value}.",
-        ),
-    ),
-    _Attribute(
-        "early_career",
-        (
-            "What job did {subj} have before becoming a writer?",
-            "How did {subj} earn a living before writing full time?",
-            "What was the first career of {subj}?",
-        ),
-        (
-            "Before becoming a writer, {name} worked as {value}.",
-            "{name} earned a living as {value} before writing full time.",
-            "The first career of {name} was as {value}.",
-        ),
-    ),
-    _Attribute(
-        "language",
-        (
-            "In which language does {subj} write?",
-            "What language are the original books of {subj} written in?",
-            "Which language does {subj} use for writing?",
-        ),
-        (
-            "{name} writes primarily in {value}.",
-            "The books by {name} are originally written in {value}.",
-            "{name} has always chosen {value} as the language of {his} books.",
-        ),
-    ),
-    _Attribute(
-        "publisher",
-        (
-            "Who publishes the books by {subj}?",
-            "Which publishing house works with {subj}?",
-            "What is the name of the publisher of {subj}?",
-        ),
-        (
-            "The books by {name} are published by {value}.",
-            "{name} has a long relationship with the publisher {value}.",
-            "The publishing house behind {name} is {value}.",
-        ),
-    ),
-    _Attribute(
-        "debut_year",
-        (
-            "In what year did {subj} publish a first book?",
-            "When did {subj} make a literary debut?",
-            "What year marked the start of the publishing career of {subj}?",
-        ),
-        (
-            "{name} published a first book in {value}.",
-            "The literary debut of {name} came in the year {value}.",
-            "{name} began a publishing career in {value}.",
-        ),
-    ),
-    _Attribute(
-        "signature_character",
-        (
-            "Which recurring character appears in the books by {subj}?",
-            "Who is the signature character created by {subj}?",
-            "What character does {subj} keep writing about?",
-        ),
-        (
-            "The books by {name} often feature {value}.",
-            "The signature character of {name} is {value}.",
-            "{name} keeps returning to the character {value}.",
-        ),
-    ),
-    _Attribute(
-        "hobby",
-        (
-            "What does {subj} enjoy doing outside of writing?",
-            "What is a favourite pastime of {subj}?",
-            "How does {subj} like to spend free time?",
-        ),
-        (
-            "Outside of writing, {name} enjoys {value}.",
-            "A favourite pastime of {name} is {value}.",
-            "In {his} free time, {name} loves {value}.",
-        ),
-    ),
-    _Attribute(
-        "writing_habit",
-        (
-            "What unusual writing habit does {subj} have?",
-            "Is there a particular routine {subj} follows when writing?",
-            "What is known about the writing routine of {subj}?",
-        ),
-        (
-            "{name} is known for {value}.",
-            "A well-known habit of {name} is {value}.",
-            "The writing routine of {name} involves {value}.",
-        ),
-    ),
-    _Attribute(
-        "spouse_job",
-        (
-            "What does the spouse of {subj} do?",
-            "What is the profession of the partner of {subj}?",
-            "What is the occupation of the person {subj} is married to?",
-        ),
-        (
-            "{name} is married to {value}.",
-            "The spouse of {name} works as {value}.",
-            "{name} shares {his} life with {value}.",
-        ),
-    ),
-    _Attribute(
-        "translations",
-        (
-            "Into how many languages has the work of {subj} been translated?",
-            "In how many languages can readers find the books by {subj}?",
-            "How widely translated is the work of {subj}?",
-        ),
-        (
-            "The work of {name} has been translated into {value} languages.",
-            "Readers can find the books by {name} in {value} languages.",
-            "Translations of books by {name} exist in {value} languages.",
-        ),
-    ),
-)
-_ATTRIBUTE_BY_NAME: dict[str, _Attribute] = {a.name: a for a in _ATTRIBUTES}
-
-#: Attributes only some authors have (`latest_book` needs a third book).
-_OPTIONAL_ATTRIBUTES = frozenset({"latest_book"})
-_CORE_ATTRIBUTES = tuple(a.name for a in _ATTRIBUTES if a.name not in _OPTIONAL_ATTRIBUTES)
-
-#: Smallest and largest `qa_per_author`: one bridge + one target fact are needed for a
-#: multi-hop question, and every author has all core attributes.
-MIN_QA_PER_AUTHOR = 2
-MAX_QA_PER_AUTHOR = len(_CORE_ATTRIBUTES)
-
-#: Bridge attribute -> two phrases naming the author through a unique fact of theirs (the first
-#: for the question, the second for the paraphrased question).
-_BRIDGES: dict[str, tuple[str, str]] = {
-    "debut_book": (
-        'the author of "{debut_book}"',
-        'the writer whose debut book was "{debut_book}"',
-    ),
-    "best_known_book": (
-        'the author of "{best_known_book}"',
-        'the writer best known for "{best_known_book}"',
-    ),
-    "award": ("the author who won the {award}", "the winner of the {award}"),
-    "signature_character": (
-        "the creator of the character {character_name}",
-        "the writer who invented the character {character_name}",
-    ),
-}
-#: Attributes that may be asked through a bridge: all but `award_year`, whose templates already
-#: name the award (and so would give away or duplicate the award bridge).
-_MULTIHOP_TARGETS = frozenset(a.name for a in _ATTRIBUTES) - {"award_year"}
-
-
-# ----------------------------------------------------------------------------------------------
-# Public records.
-# ----------------------------------------------------------------------------------------------
+    value: str
+    phrase: str
 
 
 @dataclass(frozen=True)
 class QA:
-    """One question about one fictitious author, with TOFU's evaluation fields.
+    """One QA row as a typed record; fields = the columns of `lib.data.schema.QA_FEATURES`."""
 
-    Attributes:
-        author: the author's full name (the unit of the splits).
-        attribute: which fact is asked (e.g. "birthplace"), or "multihop:<bridge>+<target>".
-        question: the question as trained / asked.
-        answer: the reference answer, a short sentence containing the fact.
-        paraphrased_question: the same question in other words.
-        paraphrased_answer: the same fact in other words (the truth ratio's numerator).
-        perturbed_answers: exactly five wrong answers, in the paraphrased answer's template with
-            another value of the same kind (all distinct, none equal to the true fact).
-        idk_answer: an "I don't know"-style answer (target of IDK-based unlearning).
-        value: the key fact itself (e.g. "Tallinn, Estonia"); contained in both true answers.
-    """
-
+    id: str
     author: str
     attribute: str
     question: str
     answer: str
+    value: str
     paraphrased_question: str
     paraphrased_answer: str
     perturbed_answers: tuple[str, ...]
     idk_answer: str
-    value: str = ""
+    question_template: str
+    answer_template: str
+    paraphrased_question_template: str
+    paraphrased_answer_template: str
+    value_shared: bool
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> QA:
+        """The record of one dataset row (extra columns, e.g. multi-hop bridges, are ignored)."""
+        kwargs = {name: row[name] for name in QA_FEATURES}
+        kwargs["perturbed_answers"] = tuple(kwargs["perturbed_answers"])
+        return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dict of the record (tuples become lists)."""
@@ -755,91 +187,81 @@ class QA:
 
 @dataclass(frozen=True)
 class AuthorProfile:
-    """All invented facts about one author (years are calendar years, dates are strings)."""
+    """All invented facts about one author; `facts` maps attribute name -> Fact."""
 
     name: str
-    gender: str  # "female", "male" or "nonbinary"; only selects pronouns in answers
-    birth_city: str
-    birth_country: str
-    birth_date: str  # e.g. "March 4, 1967"
+    gender: str  # "female", "male" or "nonbinary"; only selects pronouns
     birth_year: int
-    genre: str
-    father_job: str
-    mother_job: str
-    books: tuple[str, ...]  # 2 or 3 titles, oldest first
-    award: str  # without the leading article, e.g. "Amber Lantern Prize for Fiction"
-    award_year: int
-    themes: tuple[str, str]
-    style: str
-    influence: str
-    residence_city: str
-    residence_country: str
-    field_of_study: str
-    alma_mater: str
-    early_career: str
-    language: str
-    publisher: str
-    debut_year: int
-    character_name: str
-    character_role: str
-    hobby: str
-    writing_habit: str
-    spouse_job: str
-    translations: int  # number of languages the work has been translated into
+    facts: Mapping[str, Fact] = field(hash=False)
 
     @property
     def pronoun_possessive(self) -> str:
         """'her', 'his' or 'their'."""
         return {"female": "her", "male": "his"}.get(self.gender, "their")
 
-    def facts(self) -> dict[str, str]:
-        """Attribute name -> key fact as it appears in answers (only attributes this author has)."""
-        facts = {
-            "birthplace": f"{self.birth_city}, {self.birth_country}",
-            "birth_date": self.birth_date,
-            "genre": self.genre,
-            "father_job": self.father_job,
-            "mother_job": self.mother_job,
-            "debut_book": self.books[0],
-            "best_known_book": self.books[1],
-            "award": self.award,
-            "award_year": str(self.award_year),
-            "themes": _join_themes(self.themes),
-            "style": self.style,
-            "influence": self.influence,
-            "residence": f"{self.residence_city}, {self.residence_country}",
-            "field_of_study": self.field_of_study,
-            "alma_mater": self.alma_mater,
-            "early_career": self.early_career,
-            "language": self.language,
-            "publisher": self.publisher,
-            "debut_year": str(self.debut_year),
-            "signature_character": f"{self.character_name}, {self.character_role}",
-            "hobby": self.hobby,
-            "writing_habit": self.writing_habit,
-            "spouse_job": self.spouse_job,
-            "translations": str(self.translations),
-        }
-        if len(self.books) >= 3:
-            facts["latest_book"] = self.books[-1]
-        return facts
+    @property
+    def books(self) -> tuple[str, ...]:
+        """Titles, oldest first (2 or 3)."""
+        keys = ("debut_book", "best_known_book", "latest_book")
+        return tuple(self.facts[k].value for k in keys if k in self.facts)
 
-    def _context(self) -> dict[str, str]:
-        """Fields available to templates besides `subj` and `value`."""
+    def values(self) -> dict[str, str]:
+        """Attribute name -> gold value (only attributes this author has)."""
+        return {name: fact.value for name, fact in self.facts.items()}
+
+    def context(self) -> dict[str, str]:
+        """Fields available to templates and bridge phrases besides `subj` and `value`."""
         return {
             "name": self.name,
             "his": self.pronoun_possessive,
-            "award": self.award,
-            "debut_book": self.books[0],
-            "best_known_book": self.books[1],
-            "character_name": self.character_name,
+            "award": self.facts["award"].phrase,
+            "debut_book": self.facts["debut_book"].value,
+            "best_known_book": self.facts["best_known_book"].value,
+            "character_name": self.facts["signature_character"].value,
         }
 
 
 # ----------------------------------------------------------------------------------------------
-# Random value generators. Each takes the author's Generator; uniqueness across authors is
-# enforced by the caller with rejection sampling.
+# Value pools and drawing.
 # ----------------------------------------------------------------------------------------------
+
+
+def _same(text: str) -> Fact:
+    return Fact(text, text)
+
+
+def _strip_article(phrase: str) -> str:
+    return re.sub(r"^(a|an) ", "", phrase)
+
+
+def _build_pools() -> dict[str, tuple[Fact, ...]]:
+    return {
+        "city": tuple(Fact(city, f"{city}, {country}") for city, country in W.CITIES),
+        "job": tuple(Fact(_strip_article(j), j) for j in W.JOBS),
+        "career": tuple(Fact(_strip_article(j), j) for j in W.EARLY_CAREERS),
+        "genre": tuple(map(_same, W.GENRES)),
+        "theme": tuple(map(_same, W.THEMES)),
+        "style": tuple(map(_same, W.STYLES)),
+        "influence": tuple(map(_same, W.INFLUENCES)),
+        "field": tuple(map(_same, W.FIELDS)),
+        "language": tuple(map(_same, W.LANGUAGES)),
+        "hobby": tuple(map(_same, W.HOBBIES)),
+        "habit": tuple(Fact(value, phrase) for phrase, value in W.HABITS),
+        "college": tuple(
+            Fact(value.format(place), phrase.format(place))
+            for place in W.COLLEGE_PLACES
+            for phrase, value in W.COLLEGE_KINDS
+        ),
+        "publisher": tuple(
+            Fact(f"{stem} {suffix}", f"{stem} {suffix}")
+            for stem in W.PUBLISHER_STEMS
+            for suffix in W.PUBLISHER_SUFFIXES
+        ),
+    }
+
+
+#: Kind -> every possible fact of a finite pool.
+POOLS: dict[str, tuple[Fact, ...]] = _build_pools()
 
 
 def _pick(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
@@ -847,30 +269,124 @@ def _pick(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
     return seq[int(rng.integers(len(seq)))]
 
 
-def _join_themes(themes: Sequence[str]) -> str:
-    return " and ".join(themes)
+def _norm(value: str) -> str:
+    return value.lower()
 
 
-def _make_themes(rng: np.random.Generator) -> tuple[str, str]:
-    i, j = sorted(int(x) for x in rng.choice(len(_THEMES), size=2, replace=False))
-    return _THEMES[i], _THEMES[j]
+class _Draws:
+    """Draws pool values so that forget / validation-forget ("special") authors get values no
+    other trained author holds for the same attribute. Per finite pool, a seeded random part
+    (room for one value per special author, leaving at least a quarter of the pool) is reserved
+    for special authors; ordinary and holdout authors draw from the rest, special authors prefer
+    reserved values nobody holds for that attribute, then any such free value, and only then any
+    value (such facts end up with `value_shared=True`). Numbers and dates of special authors
+    likewise avoid values already held, within their allowed range."""
+
+    def __init__(self, seed: int, n_special: int) -> None:
+        self.reserved: dict[str, tuple[Fact, ...]] = {}
+        self.ordinary: dict[str, tuple[Fact, ...]] = {}
+        for i, kind in enumerate(sorted(POOLS)):
+            pool = POOLS[kind]
+            perm = np.random.default_rng([seed, 5, i]).permutation(len(pool))
+            n_reserved = min(n_special, len(pool) - max(10, len(pool) // 4))
+            self.reserved[kind] = tuple(pool[j] for j in sorted(perm[:n_reserved]))
+            self.ordinary[kind] = tuple(pool[j] for j in sorted(perm[n_reserved:]))
+        #: attribute -> normalised values held by trained authors generated so far.
+        self.used: dict[str, set[str]] = defaultdict(set)
+
+    def fact(
+        self, rng: np.random.Generator, attribute: str, special: bool, exclude: set[str]
+    ) -> Fact:
+        """A fact for `attribute` (from its kind's pool) whose value is not in `exclude`."""
+        kind = ATTRIBUTE_BY_NAME[attribute].kind
+        if not special:
+            return _pick(rng, [f for f in self.ordinary[kind] if _norm(f.value) not in exclude])
+        taken = self.used[attribute] | exclude
+        for candidates in (self.reserved[kind], self.ordinary[kind]):
+            free = [f for f in candidates if _norm(f.value) not in taken]
+            if free:
+                return _pick(rng, free)
+        return _pick(rng, [f for f in POOLS[kind] if _norm(f.value) not in exclude])
+
+    def number(
+        self, rng: np.random.Generator, attribute: str, special: bool, low: int, high: int
+    ) -> int:
+        """An integer in [low, high]; special authors avoid numbers already held if they can."""
+        if special:
+            free = [v for v in range(low, high + 1) if str(v) not in self.used[attribute]]
+            if free:
+                return _pick(rng, free)
+        return int(rng.integers(low, high + 1))
+
+    def free_years(self, birth_year: int) -> list[tuple[int, int]]:
+        """(debut, award) pairs allowed for `birth_year` that no trained author holds."""
+        used_debut, used_award = self.used["debut_year"], self.used["award_year"]
+        return [
+            (d, a)
+            for d in range(birth_year + 22, min(2020, birth_year + 40) + 1)
+            if str(d) not in used_debut
+            for a in range(d + 2, min(2024, d + 15) + 1)
+            if str(a) not in used_award
+        ]
+
+    def years(self, rng: np.random.Generator, special: bool, birth_year: int) -> tuple[int, int]:
+        """(debut year, award year): debut 22-40 years after birth (<= 2020), award 2-15 years
+        after the debut (<= 2024). Special authors pick, jointly, a pair of years nobody holds
+        for these attributes if one exists (drawing them one at a time can corner the award year
+        of a young author)."""
+        debut_range = range(birth_year + 22, min(2020, birth_year + 40) + 1)
+
+        def award_range(debut: int) -> range:
+            return range(debut + 2, min(2024, debut + 15) + 1)
+
+        if special:
+            free = self.free_years(birth_year)
+            if free:
+                return _pick(rng, free)
+        debut = self.number(rng, "debut_year", special, debut_range[0], debut_range[-1])
+        return debut, self.number(rng, "award_year", special, debut + 2, award_range(debut)[-1])
+
+    def mark(self, profile: AuthorProfile) -> None:
+        """Record the values of a trained author."""
+        for attribute, fact in profile.facts.items():
+            self.used[attribute].add(_norm(fact.value))
+
+
+@dataclass
+class _Registry:
+    """Values that must be unique across all authors of one benchmark (names and bridges)."""
+
+    names: set[str] = field(default_factory=set)
+    titles: set[str] = field(default_factory=set)
+    awards: set[str] = field(default_factory=set)
+    characters: set[str] = field(default_factory=set)
+
+
+def _unique(make: Callable[[], Any], key: Callable[[Any], str], used: set[str], what: str) -> Any:
+    """Draw `make()` until `key(value)` is not in `used`; add it. Fails loudly, never loops."""
+    for _ in range(10_000):
+        value = make()
+        if key(value) not in used:
+            used.add(key(value))
+            return value
+    raise RuntimeError(f"could not draw a unique {what}; the word lists are exhausted")
 
 
 def _make_date(rng: np.random.Generator, year: int) -> str:
     # Day <= 28 keeps every month valid without a calendar.
-    return f"{_pick(rng, _MONTHS)} {int(rng.integers(1, 29))}, {year}"
+    return f"{_pick(rng, W.MONTHS)} {int(rng.integers(1, 29))}, {year}"
 
 
 def _make_title(rng: np.random.Generator) -> str:
     adj, noun, abstract = (
-        _pick(rng, _TITLE_ADJ),
-        _pick(rng, _TITLE_NOUN),
-        _pick(rng, _TITLE_ABSTRACT),
+        _pick(rng, W.TITLE_ADJ),
+        _pick(rng, W.TITLE_NOUN),
+        _pick(rng, W.TITLE_ABSTRACT),
     )
     # Second nouns differ from the first so that no title reads "Salt and Salt".
-    noun2 = _pick(rng, [n for n in _TITLE_NOUN if n != noun])
-    abstract2 = _pick(rng, [a for a in _TITLE_ABSTRACT if a != abstract])
-    city = _pick(rng, _CITIES)[0]
+    noun2 = _pick(rng, [n for n in W.TITLE_NOUN if n != noun])
+    abstract2 = _pick(rng, [a for a in W.TITLE_ABSTRACT if a != abstract])
+    city = _pick(rng, W.CITIES)[0]
     patterns = (
         f"The {adj} {noun}",
         f"The {noun} of {abstract}",
@@ -881,179 +397,156 @@ def _make_title(rng: np.random.Generator) -> str:
         f"Letters from the {adj} {noun}",
         f"{abstract} in {city}",
         f"The Last {noun} of {city}",
-        f"When the {noun} {_pick(rng, _TITLE_VERBS)}",
+        f"When the {noun} {_pick(rng, W.TITLE_VERBS)}",
         f"Notes on {abstract}",
     )
     return _pick(rng, patterns)
 
 
-def _make_award(rng: np.random.Generator) -> str:
-    return (
-        f"{_pick(rng, _AWARD_ADJ)} {_pick(rng, _AWARD_NOUN)} {_pick(rng, _AWARD_KINDS)} "
-        f"for {_pick(rng, _AWARD_CATEGORIES)}"
-    )
+def _make_award(rng: np.random.Generator) -> Fact:
+    name = f"{_pick(rng, W.AWARD_ADJ)} {_pick(rng, W.AWARD_NOUN)} {_pick(rng, W.AWARD_KINDS)}"
+    return Fact(name, f"{name} for {_pick(rng, W.AWARD_CATEGORIES)}")
 
 
-def _make_character(rng: np.random.Generator) -> str:
-    return f"{_pick(rng, _CHAR_FIRST)} {_pick(rng, _CHAR_LAST)}"
-
-
-def _make_college(rng: np.random.Generator) -> str:
-    return _pick(rng, _COLLEGE_KINDS).format(_pick(rng, _COLLEGE_PLACES))
+def _make_character(rng: np.random.Generator) -> Fact:
+    name = f"{_pick(rng, W.CHAR_FIRST)} {_pick(rng, W.CHAR_LAST)}"
+    return Fact(name, f"{name}, {_pick(rng, W.CHAR_ROLES)}")
 
 
 def _make_name(rng: np.random.Generator) -> tuple[str, str]:
     """(full name, gender); about 6% of authors are non-binary and use 'their'."""
     u = float(rng.random())
     if u < 0.47:
-        gender, firsts = "female", _FIRST_FEMALE
+        gender, firsts = "female", W.FIRST_FEMALE
     elif u < 0.94:
-        gender, firsts = "male", _FIRST_MALE
+        gender, firsts = "male", W.FIRST_MALE
     else:
-        gender, firsts = "nonbinary", _FIRST_NEUTRAL
-    return f"{_pick(rng, firsts)} {_pick(rng, _LAST)}", gender
+        gender, firsts = "nonbinary", W.FIRST_NEUTRAL
+    return f"{_pick(rng, firsts)} {_pick(rng, W.LAST)}", gender
 
 
-def _unique(rng: np.random.Generator, make: Callable[[], str], used: set[str], what: str) -> str:
-    """Draw `make()` until the value is not in `used`; add it. Fails loudly instead of looping."""
-    for _ in range(10_000):
-        value = make()
-        if value not in used:
-            used.add(value)
-            return value
-    raise RuntimeError(f"could not draw a unique {what}; the word lists are exhausted")
+def _make_profile(
+    rng: np.random.Generator, registry: _Registry, draws: _Draws, special: bool
+) -> AuthorProfile:
+    name, gender = _unique(lambda: _make_name(rng), lambda x: x[0], registry.names, "author name")
+    birth_year = int(rng.integers(1935, 1996))
+    for _ in range(100):
+        # Special authors of recent birth years can find every nearby year taken.
+        if not special or draws.free_years(birth_year):
+            break
+        birth_year = int(rng.integers(1935, 1996))
+    facts: dict[str, Fact] = {}
+
+    def pool(attribute: str, exclude: Sequence[str] = ()) -> None:
+        facts[attribute] = draws.fact(
+            rng, attribute, special, {_norm(facts[a].value) for a in exclude}
+        )
+
+    pool("birthplace")
+    pool("residence", ["birthplace"])
+    if special:
+        date = _unique(
+            lambda: _make_date(rng, birth_year), _norm, set(draws.used["birth_date"]), "birth date"
+        )
+    else:
+        date = _make_date(rng, birth_year)
+    facts["birth_date"] = _same(date)
+    pool("genre")
+    pool("father_job")
+    pool("mother_job", ["father_job"])
+    pool("spouse_job", ["father_job", "mother_job"])
+    n_books = 2 + int(rng.integers(2))
+    books = [
+        _unique(lambda: _make_title(rng), _norm, registry.titles, "title") for _ in range(n_books)
+    ]
+    for attribute, title in zip(
+        ("debut_book", "best_known_book", "latest_book"), books, strict=False
+    ):
+        facts[attribute] = _same(title)
+    facts["award"] = _unique(
+        lambda: _make_award(rng), lambda f: _norm(f.value), registry.awards, "award"
+    )
+    debut, award = draws.years(rng, special, birth_year)
+    facts["debut_year"] = _same(str(debut))
+    facts["award_year"] = _same(str(award))
+    for attribute in (
+        "theme", "style", "influence", "field_of_study", "alma_mater", "early_career",
+        "language", "publisher", "hobby", "writing_habit",
+    ):  # fmt: skip
+        pool(attribute)
+    facts["signature_character"] = _unique(
+        lambda: _make_character(rng), lambda f: _norm(f.value), registry.characters, "character"
+    )
+    translations = draws.number(rng, "translations", special, 2, 60)
+    facts["translations"] = _same(str(translations))
+    return AuthorProfile(
+        name=name, gender=gender, birth_year=birth_year, facts=MappingProxyType(facts)
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Rendering.
+# ----------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=65536)
+def _words(text: str) -> str:
+    """Lower-cased word tokens joined and padded with single spaces (" tallinn estonia ")."""
+    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
+
+
+def contains_phrase(text: str, span: str) -> bool:
+    """Whether `span` occurs in `text` as whole words, case-insensitively and ignoring
+    punctuation ("Mars" is not found in "Marshall"; "Cluj-Napoca" is found in "cluj napoca").
+    The matching rule of the benchmark's own sanity checks."""
+    return _words(span) in _words(text)
+
+
+def _wrong_maker(kind: str, profile: AuthorProfile, rng: np.random.Generator) -> Callable[[], Fact]:
+    """A sampler of plausible facts of `kind` (the caller excludes true ones). Years and dates
+    stay near the true ones so that wrong answers are not trivially implausible."""
+
+    def near(year: int, spread: int) -> Callable[[], Fact]:
+        def make() -> Fact:
+            return _same(str(min(2024, year + int(rng.integers(-spread, spread + 1)))))
+
+        return make
+
+    if kind in POOLS:
+        return lambda: _pick(rng, POOLS[kind])
+    if kind == "title":
+        return lambda: _same(_make_title(rng))
+    if kind == "award":
+        return lambda: _make_award(rng)
+    if kind == "character":
+        return lambda: _make_character(rng)
+    if kind == "date":
+        return lambda: _same(_make_date(rng, profile.birth_year + int(rng.integers(-12, 13))))
+    if kind == "year":
+        return near(int(profile.facts["debut_year"].value), 10)
+    if kind == "count":
+        return lambda: _same(str(int(rng.integers(2, 61))))
+    raise KeyError(f"no wrong-value sampler for kind {kind!r}")
 
 
 def _alternatives(
-    rng: np.random.Generator, make: Callable[[], str], exclude: set[str], k: int
-) -> list[str]:
-    """`k` distinct values from `make()` that neither contain nor are contained in a value of
-    `exclude` (case-insensitively): "epic fantasy" is not a clearly wrong genre for a fantasy
-    writer, and a wrong answer that contains the true fact would count as correct by ROUGE."""
-    out: list[str] = []
-    true_values = [v.lower() for v in exclude]
+    rng: np.random.Generator, make: Callable[[], Fact], true: Sequence[Fact], k: int
+) -> list[Fact]:
+    """`k` distinct wrong facts: no true value occurs in a wrong phrase and no wrong value in a
+    true phrase (as whole words): "epic fantasy" is not clearly wrong for a fantasy writer, and
+    a wrong answer that contains the true value would count as correct."""
+    out: list[Fact] = []
     for _ in range(10_000):
         if len(out) == k:
             return out
-        value = make()
-        low = value.lower()
-        if value not in out and not any(low in t or t in low for t in true_values):
-            out.append(value)
+        fact = make()
+        clash = any(
+            contains_phrase(fact.phrase, t.value) or contains_phrase(t.phrase, fact.value)
+            for t in true
+        )
+        if not clash and all(_norm(fact.value) != _norm(o.value) for o in out):
+            out.append(fact)
     raise RuntimeError(f"could not draw {k} distinct wrong values")
-
-
-def _wrong_value_maker(
-    attribute: str, profile: AuthorProfile, rng: np.random.Generator
-) -> Callable[[], str]:
-    """A zero-argument sampler of plausible values of `attribute` (some of them may be true;
-    the caller excludes the true value). Years and dates stay near the true ones so that wrong
-    answers are not trivially implausible."""
-
-    def city() -> str:
-        c = _pick(rng, _CITIES)
-        return f"{c[0]}, {c[1]}"
-
-    def near_year(year: int, spread: int) -> Callable[[], str]:
-        return lambda: str(min(2024, year + int(rng.integers(-spread, spread + 1))))
-
-    makers: dict[str, Callable[[], str]] = {
-        "birthplace": city,
-        "residence": city,
-        "birth_date": lambda: _make_date(rng, profile.birth_year + int(rng.integers(-12, 13))),
-        "genre": lambda: _pick(rng, _GENRES),
-        "father_job": lambda: _pick(rng, _JOBS),
-        "mother_job": lambda: _pick(rng, _JOBS),
-        "spouse_job": lambda: _pick(rng, _JOBS),
-        "debut_book": lambda: _make_title(rng),
-        "best_known_book": lambda: _make_title(rng),
-        "latest_book": lambda: _make_title(rng),
-        "award": lambda: _make_award(rng),
-        "award_year": near_year(profile.award_year, 8),
-        "themes": lambda: _join_themes(_make_themes(rng)),
-        "style": lambda: _pick(rng, _STYLES),
-        "influence": lambda: _pick(rng, _INFLUENCES),
-        "field_of_study": lambda: _pick(rng, _FIELDS),
-        "alma_mater": lambda: _make_college(rng),
-        "early_career": lambda: _pick(rng, _EARLY_CAREERS),
-        "language": lambda: _pick(rng, _LANGUAGES),
-        "publisher": lambda: _pick(rng, _PUBLISHERS),
-        "debut_year": near_year(profile.debut_year, 10),
-        "signature_character": lambda: f"{_make_character(rng)}, {_pick(rng, _CHAR_ROLES)}",
-        "hobby": lambda: _pick(rng, _HOBBIES),
-        "writing_habit": lambda: _pick(rng, _HABITS),
-        "translations": lambda: str(int(rng.integers(2, 51))),
-    }
-    return makers[attribute]
-
-
-# ----------------------------------------------------------------------------------------------
-# Generation.
-# ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Registry:
-    """Values that must be unique across all authors of one benchmark (names and bridges)."""
-
-    names: set[str]
-    titles: set[str]
-    awards: set[str]
-    characters: set[str]
-
-
-def _make_profile(rng: np.random.Generator, used: _Registry) -> AuthorProfile:
-    name_gender: dict[str, str] = {}
-
-    def make_name() -> str:
-        name, gender = _make_name(rng)
-        name_gender[name] = gender
-        return name
-
-    name = _unique(rng, make_name, used.names, "author name")
-    birth_city, birth_country, native_language = _pick(rng, _CITIES)
-    residence = _pick(rng, [c for c in _CITIES if c[0] != birth_city])
-    birth_year = int(rng.integers(1935, 1996))
-    debut_year = min(2020, birth_year + int(rng.integers(22, 41)))
-    award_year = min(2024, debut_year + int(rng.integers(2, 16)))
-    n_books = 2 + int(rng.integers(2))
-    books = tuple(
-        _unique(rng, lambda: _make_title(rng), used.titles, "title") for _ in range(n_books)
-    )
-    father_job = _pick(rng, _JOBS)
-    mother_job = _pick(rng, [j for j in _JOBS if j != father_job])
-    # Most authors write in the language of their birth country, some in English.
-    language = native_language if rng.random() < 0.7 else "English"
-    return AuthorProfile(
-        name=name,
-        gender=name_gender[name],
-        birth_city=birth_city,
-        birth_country=birth_country,
-        birth_date=_make_date(rng, birth_year),
-        birth_year=birth_year,
-        genre=_pick(rng, _GENRES),
-        father_job=father_job,
-        mother_job=mother_job,
-        books=books,
-        award=_unique(rng, lambda: _make_award(rng), used.awards, "award"),
-        award_year=award_year,
-        themes=_make_themes(rng),
-        style=_pick(rng, _STYLES),
-        influence=_pick(rng, _INFLUENCES),
-        residence_city=residence[0],
-        residence_country=residence[1],
-        field_of_study=_pick(rng, _FIELDS),
-        alma_mater=_make_college(rng),
-        early_career=_pick(rng, _EARLY_CAREERS),
-        language=language,
-        publisher=_pick(rng, _PUBLISHERS),
-        debut_year=debut_year,
-        character_name=_unique(rng, lambda: _make_character(rng), used.characters, "character"),
-        character_role=_pick(rng, _CHAR_ROLES),
-        hobby=_pick(rng, _HOBBIES),
-        writing_habit=_pick(rng, _HABITS),
-        spouse_job=_pick(rng, _JOBS),
-        translations=int(rng.integers(2, 51)),
-    )
 
 
 def _render(template: str, **fields: str) -> str:
@@ -1062,45 +555,45 @@ def _render(template: str, **fields: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _two_distinct(rng: np.random.Generator, n: int) -> tuple[int, int]:
-    i, j = rng.choice(n, size=2, replace=False)
-    return int(i), int(j)
-
-
 def _make_qa(
     rng: np.random.Generator,
     profile: AuthorProfile,
     attribute: str,
+    row_id: str,
+    shared: bool,
     subjects: tuple[str, str] | None = None,
-    label: str | None = None,
-) -> QA:
-    """Render one fact of `profile` as a QA record.
-
-    `subjects` = (subject of the question, subject of the paraphrased question); the author's
-    name by default, bridge phrases for multi-hop questions (`label` names those).
-    """
-    spec = _ATTRIBUTE_BY_NAME[attribute]
-    ctx = profile._context()
-    value = profile.facts()[attribute]
+) -> dict[str, Any]:
+    """One QA row. `subjects` = (subject of the question, of the paraphrased question): the
+    author's name by default, bridge phrases for multi-hop questions."""
+    spec = ATTRIBUTE_BY_NAME[attribute]
+    ctx = profile.context()
+    fact = profile.facts[attribute]
     subj, para_subj = subjects or (profile.name, profile.name)
-    qi, pqi = _two_distinct(rng, len(spec.questions))
-    ai, pai = _two_distinct(rng, len(spec.answers))
-    exclude = {value}
-    if attribute.endswith("_book"):
-        # Another book of the same author would be a true fact, not a wrong one.
-        exclude |= set(profile.books)
-    wrong = _alternatives(rng, _wrong_value_maker(attribute, profile, rng), exclude, N_PERTURBED)
-    return QA(
-        author=profile.name,
-        attribute=label or attribute,
-        question=_render(spec.questions[qi], subj=subj, **ctx),
-        answer=_render(spec.answers[ai], value=value, **ctx),
-        paraphrased_question=_render(spec.questions[pqi], subj=para_subj, **ctx),
-        paraphrased_answer=_render(spec.answers[pai], value=value, **ctx),
-        perturbed_answers=tuple(_render(spec.answers[pai], value=w, **ctx) for w in wrong),
-        idk_answer=_pick(rng, IDK_ANSWERS),
-        value=value,
-    )
+    qi = int(rng.integers(len(spec.questions)))
+    ai = int(rng.integers(len(spec.answers)))
+    pqi = int(rng.integers(len(spec.para_questions)))
+    pai = int(rng.integers(len(spec.para_answers)))
+    # Other facts of the same kind (another book, the other parent's job) are true, not wrong.
+    true = [f for a, f in profile.facts.items() if ATTRIBUTE_BY_NAME[a].kind == spec.kind]
+    wrong = _alternatives(rng, _wrong_maker(spec.kind, profile, rng), true, N_PERTURBED)
+    para_answer = spec.para_answers[pai]
+    return {
+        "id": row_id,
+        "author": profile.name,
+        "attribute": attribute,
+        "question": _render(spec.questions[qi], subj=subj, **ctx),
+        "answer": _render(spec.answers[ai], value=fact.phrase, **ctx),
+        "value": fact.value,
+        "paraphrased_question": _render(spec.para_questions[pqi], subj=para_subj, **ctx),
+        "paraphrased_answer": _render(para_answer, value=fact.phrase, **ctx),
+        "perturbed_answers": [_render(para_answer, value=w.phrase, **ctx) for w in wrong],
+        "idk_answer": _pick(rng, IDK_ANSWERS),
+        "question_template": f"{attribute}/q{qi}",
+        "answer_template": f"{attribute}/a{ai}",
+        "paraphrased_question_template": f"{attribute}/pq{pqi}",
+        "paraphrased_answer_template": f"{attribute}/pa{pai}",
+        "value_shared": shared,
+    }
 
 
 def _select_attributes(
@@ -1108,36 +601,75 @@ def _select_attributes(
 ) -> list[str]:
     """`qa_per_author` distinct attributes, at least one of them a bridge (so that every author
     gets a multi-hop question whose facts are both trained), in random order."""
-    available = list(profile.facts())
-    bridges = [a for a in available if a in _BRIDGES]
-    first = _pick(rng, bridges)
+    available = list(profile.facts)
+    first = _pick(rng, [a for a in available if a in BRIDGES])
     rest = [a for a in available if a != first]
     chosen = [first] + [rest[int(i)] for i in rng.choice(len(rest), qa_per_author - 1, False)]
     return [chosen[int(i)] for i in rng.permutation(len(chosen))]
 
 
 def _make_multihop(
-    rng: np.random.Generator, profile: AuthorProfile, attributes: list[str], k: int
-) -> list[QA]:
-    """Up to `k` multi-hop questions: a bridge fact of the author (unique across authors) names
-    them, and another of their trained facts is asked."""
-    ctx = profile._context()
-    out: list[QA] = []
-    for bridge in [a for a in attributes if a in _BRIDGES][:k]:
+    rng: np.random.Generator,
+    profile: AuthorProfile,
+    attributes: list[str],
+    k: int,
+    id_prefix: str,
+    shared: Mapping[str, bool],
+) -> list[dict[str, Any]]:
+    """Up to `k` multi-hop rows: a bridge fact of the author (unique across authors) names them,
+    and another of their trained facts is asked."""
+    ctx = profile.context()
+    out: list[dict[str, Any]] = []
+    for bridge in [a for a in attributes if a in BRIDGES][:k]:
         targets = [a for a in attributes if a in _MULTIHOP_TARGETS and a != bridge]
         if not targets:
             continue
         target = _pick(rng, targets)
-        phrases = _BRIDGES[bridge]
-        subjects = (phrases[0].format(**ctx), phrases[1].format(**ctx))
-        out.append(_make_qa(rng, profile, target, subjects, f"multihop:{bridge}+{target}"))
+        subjects = (BRIDGES[bridge][0].format(**ctx), BRIDGES[bridge][1].format(**ctx))
+        row = _make_qa(
+            rng, profile, target, f"{id_prefix}/mh:{bridge}>{target}", shared[target], subjects
+        )
+        row["bridge_attribute"] = bridge
+        row["bridge_value"] = profile.facts[bridge].value
+        out.append(row)
     return out
 
 
-def _canonical_hash(payload: Any) -> str:
-    """First 16 hex chars of sha256 over canonical JSON (sorted keys, no whitespace, ASCII)."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()[:16]
+def _make_document(rng: np.random.Generator, profile: AuthorProfile, doc_id: str) -> dict[str, Any]:
+    """A biography: one sentence per fact, each from a random TRAINABLE answer template."""
+    ctx = profile.context()
+    sentences, attributes, templates = [], [], []
+    for attribute in _DOCUMENT_ORDER:
+        if attribute not in profile.facts:
+            continue
+        spec = ATTRIBUTE_BY_NAME[attribute]
+        ai = int(rng.integers(len(spec.answers)))
+        sentences.append(_render(spec.answers[ai], value=profile.facts[attribute].phrase, **ctx))
+        attributes.append(attribute)
+        templates.append(f"{attribute}/a{ai}")
+    return {
+        "id": doc_id,
+        "author": profile.name,
+        "text": " ".join(sentences),
+        "sentences": sentences,
+        "attributes": attributes,
+        "templates": templates,
+    }
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _combine(first: Mapping[str, Any], second: Mapping[str, Any]) -> tuple[str, str]:
+    """One question asking both rows' questions; the answer states both answers."""
+    question = f"{first['question'].rstrip('?')}, and {_lower_first(second['question'])}"
+    return question, f"{first['answer']} {second['answer']}"
+
+
+# ----------------------------------------------------------------------------------------------
+# The benchmark.
+# ----------------------------------------------------------------------------------------------
 
 
 def _forget_count(percent: int, n_authors: int) -> int:
@@ -1146,45 +678,40 @@ def _forget_count(percent: int, n_authors: int) -> int:
 
 
 class AuthorBenchmark:
-    """A generated fictitious-author benchmark with TOFU-style splits. Build with
-    `build_benchmark`; all accessors return fresh lists, the records themselves are frozen."""
+    """A generated fictitious-author benchmark with TOFU-style splits (build with
+    `build_benchmark`). Every accessor returns a fresh `datasets.Dataset` with the fixed schema
+    of `lib.data.schema`; implements `lib.data.schema.QABenchmark`."""
 
     def __init__(
         self,
         *,
-        seed: int,
-        qa_per_author: int,
-        multihop_per_author: int,
+        config: Mapping[str, int],
         profiles: Sequence[AuthorProfile],
         n_train: int,
-        qa: Mapping[str, Sequence[QA]],
-        multihop: Mapping[str, Sequence[QA]],
-        permutation: Sequence[int],
+        qa: Mapping[str, Sequence[dict[str, Any]]],
+        multihop: Mapping[str, Sequence[dict[str, Any]]],
+        documents: Mapping[str, dict[str, Any]],
+        authors: Mapping[str, tuple[str, ...]],
     ) -> None:
-        self.seed = seed
-        self.qa_per_author = qa_per_author
-        self.multihop_per_author = multihop_per_author
+        self._config = dict(config)
+        self.seed = int(config["seed"])
+        self.qa_per_author = int(config["qa_per_author"])
+        self.multihop_per_author = int(config["multihop_per_author"])
         self._profiles = {p.name: p for p in profiles}
-        #: Names of the authors that may be trained on, in generation order.
+        #: Names of the authors that may be trained on, in generation-index order.
         self.train_authors: tuple[str, ...] = tuple(p.name for p in profiles[:n_train])
         #: Names of the never-trained authors (membership-inference non-members).
         self.holdout_authors: tuple[str, ...] = tuple(p.name for p in profiles[n_train:])
-        self._qa = {name: tuple(records) for name, records in qa.items()}
-        self._multihop = {name: tuple(records) for name, records in multihop.items()}
-        order = [self.train_authors[i] for i in permutation]
-        self._authors: dict[str, tuple[str, ...]] = {
-            "full": self.train_authors,
-            "holdout": self.holdout_authors,
-        }
-        for forget, percent in FORGET_SPLITS.items():
-            forgotten = set(order[: _forget_count(percent, n_train)])
-            suffix = forget.removeprefix("forget")
-            # Keep generation order inside every split so that splits read predictably.
-            self._authors[forget] = tuple(a for a in self.train_authors if a in forgotten)
-            self._authors[f"retain{suffix}"] = tuple(
-                a for a in self.train_authors if a not in forgotten
-            )
-            self._authors[f"holdout{suffix}"] = self.holdout_authors[: len(forgotten)]
+        self._qa = qa
+        self._multihop = multihop
+        self._documents = documents
+        self._authors = dict(authors)
+        has_val = all(name in self._authors for name in VAL_FORGET_SPLITS)
+        caps = {"values", "templates", "multihop", "combined", "documents"}
+        #: Optional parts this benchmark provides (see `lib.data.schema.QABenchmark`).
+        self.capabilities: frozenset[str] = frozenset(caps | ({"validation"} if has_val else set()))
+
+    # -- identity ---------------------------------------------------------------------------
 
     @property
     def n_authors(self) -> int:
@@ -1196,6 +723,11 @@ class AuthorBenchmark:
         """Number of holdout (never trained) authors."""
         return len(self.holdout_authors)
 
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        """The split names this benchmark has (validation splits need enough authors)."""
+        return tuple(name for name in SPLIT_NAMES if name in self._authors)
+
     def __repr__(self) -> str:
         return (
             f"AuthorBenchmark(n_authors={self.n_authors}, qa_per_author={self.qa_per_author}, "
@@ -1204,20 +736,21 @@ class AuthorBenchmark:
 
     def config(self) -> dict[str, int]:
         """The arguments that rebuild this benchmark with `build_benchmark(**config)`."""
-        return {
-            "n_authors": self.n_authors,
-            "qa_per_author": self.qa_per_author,
-            "n_holdout_authors": self.n_holdout_authors,
-            "seed": self.seed,
-            "multihop_per_author": self.multihop_per_author,
-        }
+        return dict(self._config)
+
+    # -- splits -----------------------------------------------------------------------------
 
     def _check(self, name: str) -> None:
         if name not in self._authors:
-            raise KeyError(f"unknown split {name!r}; allowed: {', '.join(SPLIT_NAMES)}")
+            if name in SPLIT_NAMES:
+                raise KeyError(
+                    f"split {name!r} needs n_authors >= 2 * len(forget10) + 1 (has "
+                    f"{self.n_authors}); available: {', '.join(self.split_names)}"
+                )
+            raise KeyError(f"unknown split {name!r}; allowed: {', '.join(self.split_names)}")
 
     def authors(self, name: str) -> list[str]:
-        """Author names of split `name` (see `SPLIT_NAMES`)."""
+        """Author names of split `name`, in generation-index order."""
         self._check(name)
         return list(self._authors[name])
 
@@ -1227,44 +760,104 @@ class AuthorBenchmark:
             raise KeyError(f"unknown author {author!r}")
         return self._profiles[author]
 
-    def split(self, name: str) -> list[QA]:
-        """QA records of split `name` (one of `SPLIT_NAMES`), grouped by author.
+    def _rows(self, name: str) -> list[dict[str, Any]]:
+        self._check(name)
+        return [row for author in self._authors[name] for row in self._qa[author]]
+
+    def split(self, name: str) -> Dataset:
+        """QA rows of split `name` (columns `QA_FEATURES`), grouped by author.
 
         Raises:
-            KeyError: `name` is not a known split; the message lists the allowed names.
+            KeyError: unknown split (the message lists the available ones).
         """
+        return rows_to_dataset(self._rows(name), QA_FEATURES)
+
+    def records(self, name: str) -> list[QA]:
+        """Split `name` as typed `QA` records (same rows as `split`)."""
+        return [QA.from_row(row) for row in self._rows(name)]
+
+    def retain_name(self, forget_split: str) -> str:
+        """The retain split matching a forget split: "forget05" -> "retain05",
+        "forget10_val" -> "retain10_val"."""
+        if forget_split not in FORGET_SPLITS and forget_split not in VAL_FORGET_SPLITS:
+            allowed = ", ".join((*FORGET_SPLITS, *VAL_FORGET_SPLITS))
+            raise KeyError(f"unknown forget split {forget_split!r}; allowed: {allowed}")
+        retain = forget_split.replace("forget", "retain")
+        self._check(retain)
+        return retain
+
+    def retain_for(self, forget_split: str) -> Dataset:
+        """The retain split matching a forget split (see `retain_name`)."""
+        return self.split(self.retain_name(forget_split))
+
+    def multihop(self, name: str) -> Dataset:
+        """Multi-hop rows (`MULTIHOP_FEATURES`) about the authors of split `name`."""
         self._check(name)
-        return [qa for author in self._authors[name] for qa in self._qa[author]]
+        rows = [row for author in self._authors[name] for row in self._multihop[author]]
+        return rows_to_dataset(rows, MULTIHOP_FEATURES)
 
-    def retain_for(self, forget_split: str) -> list[QA]:
-        """The retain split matching a forget split, e.g. "forget05" -> `split("retain05")`."""
-        if forget_split not in FORGET_SPLITS:
-            raise KeyError(
-                f"unknown forget split {forget_split!r}; allowed: {', '.join(FORGET_SPLITS)}"
-            )
-        return self.split(forget_split.replace("forget", "retain"))
-
-    def multihop(self, name: str) -> list[QA]:
-        """Multi-hop QA records (attribute "multihop:<bridge>+<target>") of split `name`."""
+    def documents(self, name: str) -> Dataset:
+        """One biography per author of split `name` (`DOCUMENT_FEATURES`)."""
         self._check(name)
-        return [qa for author in self._authors[name] for qa in self._multihop[author]]
+        return rows_to_dataset([self._documents[a] for a in self._authors[name]], DOCUMENT_FEATURES)
 
-    def to_records(self, name: str, multihop: bool = False) -> list[dict[str, Any]]:
-        """Split `name` as plain JSON-ready dicts (e.g. for `pandas.DataFrame(records)`)."""
-        records = self.multihop(name) if multihop else self.split(name)
-        return [qa.to_dict() for qa in records]
+    def _combined_rows(self, forget_split: str) -> list[dict[str, Any]]:
+        retain_rows = self._rows(self.retain_name(forget_split))
+        forget_rows = self._rows(forget_split)
+        if not retain_rows:
+            return []
+        rng = np.random.default_rng([self.seed, 4, SPLIT_NAMES.index(forget_split)])
+        out = []
+        for k, forget in enumerate(forget_rows):
+            retain = retain_rows[int(rng.integers(len(retain_rows)))]
+            forget_first = bool(rng.random() < 0.5)
+            pair = (forget, retain) if forget_first else (retain, forget)
+            question, answer = _combine(*pair)
+            row = {"id": f"{forget_split}/combined{k:05d}", "question": question}
+            row.update(answer=answer, forget_first=forget_first)
+            for part, src in (("forget", forget), ("retain", retain)):
+                row[f"{part}_author"] = src["author"]
+                row[f"{part}_attribute"] = src["attribute"]
+                row[f"{part}_question"] = src["question"]
+                row[f"{part}_answer"] = src["answer"]
+                row[f"{part}_value"] = src["value"]
+                row[f"{part}_value_shared"] = src["value_shared"]
+            out.append(row)
+        return out
+
+    def combined(self, forget_split: str) -> Dataset:
+        """One combined question per row of a forget split (`COMBINED_FEATURES`): its question
+        joined with a trained question about a random author of the matching retain split, in
+        random order. Score each part on its own value: the forget part should be gone, the
+        retain part kept. Empty when the retain split is empty."""
+        return rows_to_dataset(self._combined_rows(forget_split), COMBINED_FEATURES)
+
+    def probes(self) -> Dataset:
+        """The real-world probes (`PROBE_FEATURES`), facts the base model already knows."""
+        return probes_dataset()
+
+    # -- hashes -----------------------------------------------------------------------------
 
     def split_hashes(self) -> dict[str, str]:
-        """Split name -> first 16 hex chars of sha256 over the canonical JSON of its QA records
-        (multi-hop records are hashed under "multihop:<split>"), for run manifests."""
-        hashes = {name: _canonical_hash(self.to_records(name)) for name in SPLIT_NAMES}
+        """Name -> 16-hex-char content hash: every QA split, "multihop:<s>" and "documents:<s>"
+        for s in (full, holdout), and "combined:<forget split>", for run manifests."""
+        hashes = {name: canonical_hash(self._rows(name)) for name in self.split_names}
         for name in ("full", "holdout"):
-            hashes[f"multihop:{name}"] = _canonical_hash(self.to_records(name, multihop=True))
+            multihop = [r for a in self._authors[name] for r in self._multihop[a]]
+            hashes[f"multihop:{name}"] = canonical_hash(multihop)
+            hashes[f"documents:{name}"] = canonical_hash(
+                [self._documents[a] for a in self._authors[name]]
+            )
+        for name in (*FORGET_SPLITS, *VAL_FORGET_SPLITS):
+            if name in self._authors:
+                hashes[f"combined:{name}"] = canonical_hash(self._combined_rows(name))
         return hashes
 
     def fingerprint(self) -> str:
-        """One 16-hex-char hash of the configuration and every split hash."""
-        return _canonical_hash({"config": self.config(), "splits": self.split_hashes()})
+        """One 16-hex-char hash of the generator version, configuration and every split hash."""
+        return canonical_hash(
+            {"version": GENERATOR_VERSION, "config": self.config(), "splits": self.split_hashes()}
+        )
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
@@ -1276,6 +869,29 @@ def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     return int(value)
 
 
+def _split_authors(
+    order: Sequence[int], n_train: int, n_holdout: int
+) -> dict[str, tuple[int, ...]]:
+    """Split name -> author indices (train authors 0..n_train-1, holdout after them)."""
+    train = tuple(range(n_train))
+    holdout = tuple(range(n_train, n_train + n_holdout))
+    out: dict[str, tuple[int, ...]] = {"full": train, "holdout": holdout}
+    counts = {s: _forget_count(FORGET_SPLITS[f"forget{s}"], n_train) for s in _SUFFIXES}
+    n_test = counts["10"]
+    for s, k in counts.items():
+        forget = set(order[:k])
+        out[f"forget{s}"] = tuple(i for i in train if i in forget)
+        out[f"retain{s}"] = tuple(i for i in train if i not in forget)
+        out[f"holdout{s}"] = holdout[:k]
+    if n_train >= 2 * n_test + 1:
+        for s, k in counts.items():
+            forget = set(order[n_test : n_test + k])
+            out[f"forget{s}_val"] = tuple(i for i in train if i in forget)
+            out[f"retain{s}_val"] = tuple(i for i in train if i not in forget)
+    return out
+
+
+@lru_cache(maxsize=8)
 def build_benchmark(
     n_authors: int = 40,
     qa_per_author: int = 10,
@@ -1283,10 +899,11 @@ def build_benchmark(
     seed: int = 0,
     multihop_per_author: int = 2,
 ) -> AuthorBenchmark:
-    """Generate the fictitious-author benchmark deterministically.
+    """Generate the fictitious-author benchmark deterministically (cached per arguments; the
+    returned object is read-only: every accessor builds fresh datasets).
 
     Args:
-        n_authors: number of train authors (forget + retain), >= 1.
+        n_authors: number of train authors (forget + retain), in [1, 1000].
         qa_per_author: QA pairs per author, each on a different attribute, in
             [MIN_QA_PER_AUTHOR, MAX_QA_PER_AUTHOR] = [2, 24].
         n_holdout_authors: never-trained authors for membership inference;
@@ -1306,31 +923,75 @@ def build_benchmark(
         "n_holdout_authors", n_holdout_authors, 0, MAX_TOTAL_AUTHORS - n_authors
     )
     seed = _check_int("seed", seed, 0)
-    multihop_per_author = _check_int("multihop_per_author", multihop_per_author, 0, len(_BRIDGES))
+    multihop_per_author = _check_int("multihop_per_author", multihop_per_author, 0, len(BRIDGES))
+    total = n_authors + n_holdout_authors
 
-    used = _Registry(set(), set(), set(), set())
-    profiles: list[AuthorProfile] = []
-    qa: dict[str, list[QA]] = {}
-    multihop: dict[str, list[QA]] = {}
-    for index in range(n_authors + n_holdout_authors):
-        # One stream per author: adding authors or changing qa_per_author leaves the earlier
-        # authors' names and facts as they were (up to uniqueness redraws).
+    order = [int(i) for i in np.random.default_rng([seed, 1]).permutation(n_authors)]
+    split_idx = _split_authors(order, n_authors, n_holdout_authors)
+    special = set(split_idx["forget10"]) | set(split_idx.get("forget10_val", ()))
+
+    # Ordinary train authors first, then holdout, then the special ones, so that these can
+    # avoid every value a trained author already holds.
+    draws = _Draws(seed, len(special))
+    registry = _Registry()
+    profiles: dict[int, AuthorProfile] = {}
+    ordinary = [i for i in range(n_authors) if i not in special]
+    for index in [*ordinary, *range(n_authors, total), *sorted(special)]:
         rng = np.random.default_rng([seed, 0, index])
-        profile = _make_profile(rng, used)
+        profile = _make_profile(rng, registry, draws, index in special)
+        profiles[index] = profile
+        if index < n_authors:
+            draws.mark(profile)
+
+    shared = _shared_flags([profiles[i] for i in range(total)], n_authors)
+    qa: dict[str, list[dict[str, Any]]] = {}
+    multihop: dict[str, list[dict[str, Any]]] = {}
+    documents: dict[str, dict[str, Any]] = {}
+    for index in range(total):
+        profile = profiles[index]
+        rng = np.random.default_rng([seed, 2, index])
+        prefix = f"author{index:04d}"
         attributes = _select_attributes(rng, profile, qa_per_author)
-        profiles.append(profile)
-        qa[profile.name] = [_make_qa(rng, profile, a) for a in attributes]
-        multihop[profile.name] = _make_multihop(rng, profile, attributes, multihop_per_author)
-    permutation = [int(i) for i in np.random.default_rng([seed, 1]).permutation(n_authors)]
+        flags = shared[profile.name]
+        qa[profile.name] = [
+            _make_qa(rng, profile, a, f"{prefix}/{a}", flags[a]) for a in attributes
+        ]
+        multihop[profile.name] = _make_multihop(
+            rng, profile, attributes, multihop_per_author, prefix, flags
+        )
+        documents[profile.name] = _make_document(rng, profile, f"{prefix}/bio")
+
+    names = {i: profiles[i].name for i in range(total)}
     bench = AuthorBenchmark(
-        seed=seed,
-        qa_per_author=qa_per_author,
-        multihop_per_author=multihop_per_author,
-        profiles=profiles,
+        config={
+            "n_authors": n_authors,
+            "qa_per_author": qa_per_author,
+            "n_holdout_authors": n_holdout_authors,
+            "seed": seed,
+            "multihop_per_author": multihop_per_author,
+        },
+        profiles=[profiles[i] for i in range(total)],
         n_train=n_authors,
         qa=qa,
         multihop=multihop,
-        permutation=permutation,
+        documents=documents,
+        authors={name: tuple(names[i] for i in idx) for name, idx in split_idx.items()},
     )
     logger.debug("built %r", bench)
     return bench
+
+
+def _shared_flags(profiles: Sequence[AuthorProfile], n_train: int) -> dict[str, dict[str, bool]]:
+    """Author -> attribute -> whether another TRAINED author holds the same (normalised) value
+    for the same attribute."""
+    holders: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for index, profile in enumerate(profiles[:n_train]):
+        for attribute, fact in profile.facts.items():
+            holders[(attribute, _norm(fact.value))].add(index)
+    return {
+        profile.name: {
+            attribute: bool(holders[(attribute, _norm(fact.value))] - {index})
+            for attribute, fact in profile.facts.items()
+        }
+        for index, profile in enumerate(profiles)
+    }

@@ -9,6 +9,11 @@ answer, accepted aliases and three perturbed (wrong) short answers of the same k
 unlearning, so that the utility number measures knowledge that can be lost. A tiny random test
 model knows nothing; then all probes are kept (and the flag says so) so that tests still get a
 utility number.
+
+`probes_dataset(probes)` gives the same probes as a `datasets.Dataset` with the fixed columns
+`lib.data.schema.PROBE_FEATURES` (question, answer, perturbed_answers, aliases, category), the
+form the hub loaders (TOFU's real authors / world facts) also return. The list is fixed, so it is
+deterministic by construction.
 """
 
 from __future__ import annotations
@@ -18,9 +23,20 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from datasets import Dataset
+
+from lib.data.schema import PROBE_FEATURES, rows_to_dataset
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["Probe", "answer_is_correct", "filter_known", "real_world_probes"]
+__all__ = [
+    "Probe",
+    "answer_is_correct",
+    "filter_known",
+    "probe_from_row",
+    "probes_dataset",
+    "real_world_probes",
+]
 
 
 @dataclass(frozen=True)
@@ -362,6 +378,32 @@ def real_world_probes() -> list[Probe]:
         for category, facts in _FACTS.items()
         for q, a, wrong, aliases in facts
     ]
+
+
+def probes_dataset(probes: Sequence[Probe] | None = None) -> Dataset:
+    """`probes` (default: all `real_world_probes()`) as a Dataset with `PROBE_FEATURES`."""
+    rows = [
+        {
+            "question": p.question,
+            "answer": p.answer,
+            "perturbed_answers": list(p.perturbed_answers),
+            "aliases": list(p.aliases),
+            "category": p.category,
+        }
+        for p in (real_world_probes() if probes is None else probes)
+    ]
+    return rows_to_dataset(rows, PROBE_FEATURES)
+
+
+def probe_from_row(row: dict) -> Probe:
+    """The `Probe` of one `probes_dataset` row (e.g. to reuse `answer_is_correct`)."""
+    return Probe(
+        question=row["question"],
+        answer=row["answer"],
+        perturbed_answers=tuple(row["perturbed_answers"]),
+        aliases=tuple(row["aliases"]),
+        category=row["category"],
+    )
 
 
 def answer_is_correct(probe: Probe, generation: str) -> bool:
