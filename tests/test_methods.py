@@ -312,11 +312,11 @@ def _rows(qas) -> list[dict]:
 @pytest.fixture(scope="module")
 def request_data() -> UnlearnData:
     bench = build_benchmark(n_authors=4, qa_per_author=4)
-    forget = _rows(bench.split("forget10"))
+    forget = _rows(bench.records("forget10"))
     streams = {
         "forget": forget,
         "forget_idk": [{**r, "answer": r["idk_answer"]} for r in forget],
-        "retain": _rows(bench.retain_for("forget10")),
+        "retain": _rows(bench.records("retain10")),
     }
     return UnlearnData(streams, tuple(bench.authors("forget10")))
 

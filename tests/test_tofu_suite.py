@@ -25,7 +25,7 @@ from lib.evaluate import AnswerScores
 
 
 def test_retain_subset_spreads_over_the_split():
-    retain = build_benchmark(n_authors=6, qa_per_author=4).split("retain10")
+    retain = build_benchmark(n_authors=6, qa_per_author=4).records("retain10")
     assert len(retain) == 20
     picked = retain_subset(retain, 5)
     idx = [retain.index(q) for q in picked]

@@ -54,7 +54,7 @@ def _mean_nll(model, batches) -> float:
 
 
 def test_finetuning_lowers_the_nll_of_the_trained_qa(tiny_model, tiny_tokenizer, bench):
-    qas = bench.split("forget10")[:2]
+    qas = bench.records("forget10")[:2]
     spec = TrainSpec(epochs=4, lr=1e-3, batch_size=2, warmup_ratio=0.0, schedule="constant")
     batches = _qa_batches(tiny_tokenizer, qas, spec)
     assert len(batches) == 4 == n_micro_batches(len(qas), spec)
@@ -72,7 +72,7 @@ def test_finetuning_lowers_the_nll_of_the_trained_qa(tiny_model, tiny_tokenizer,
 
 
 def test_one_gradient_ascent_step_raises_the_forget_nll(tiny_model, tiny_tokenizer, bench):
-    forget = _rows(bench.split("forget10"))
+    forget = _rows(bench.records("forget10"))
     spec = TrainSpec(epochs=1, lr=1e-3, batch_size=4, warmup_ratio=0.0)
     batches = list(anchored_batches(tiny_tokenizer, {"forget": forget}, spec, "forget"))
     assert len(batches) == 1 and set(batches[0]) == {"forget"}
@@ -217,7 +217,7 @@ def test_epoch_orders_deterministic_and_fractional():
 
 
 def test_anchor_stream_batches(tiny_tokenizer, bench):
-    qas = bench.split("retain10")
+    qas = bench.records("retain10")
     spec = TrainSpec(epochs=1.5, batch_size=5)
     batches = _qa_batches(tiny_tokenizer, qas, spec)
     n = round(1.5 * len(qas))
@@ -230,7 +230,7 @@ def test_anchor_stream_batches(tiny_tokenizer, bench):
 
 
 def test_anchored_batches_pair_forget_retain_and_idk(tiny_tokenizer, bench):
-    forget, retain = _rows(bench.split("forget10")), _rows(bench.retain_for("forget10"))
+    forget, retain = _rows(bench.records("forget10")), _rows(bench.records("retain10"))
     idk = [{**r, "answer": r["idk_answer"]} for r in forget]
     streams = {"forget": forget, "retain": retain, "forget_idk": idk}
     spec = TrainSpec(epochs=2, batch_size=3, seed=5)
@@ -272,7 +272,7 @@ def test_raw_text_rows_label_every_token_but_the_first(tiny_tokenizer):
 
 
 def test_same_seed_gives_identical_weights(tiny_tokenizer, bench, _tiny_pristine):
-    qas = bench.split("forget10")
+    qas = bench.records("forget10")
     spec = TrainSpec(epochs=1, lr=1e-3, batch_size=2, seed=7)
 
     def run() -> dict[str, torch.Tensor]:

@@ -142,7 +142,7 @@ def benchmark_data(data: DataSpec) -> BenchmarkData:
     return BenchmarkData(
         forget=forget,
         retain=[_row(q) for q in bench.retain_for(data.forget_split)],
-        holdout=[_row(q) for q in bench.split("holdout")[: len(forget)]],
+        holdout=[_row(q) for q in bench.split("holdout").to_list()[: len(forget)]],
         multihop=[_row(q) for q in bench.multihop(data.forget_split)],
         subjects=tuple(bench.authors(data.forget_split)),
         split_hashes=bench.split_hashes(),
