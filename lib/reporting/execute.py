@@ -55,9 +55,16 @@ OUTPUT_DIR_PARAMETER = "OUTPUT_DIR"
 MANIFEST_FILE = "manifest.json"
 ENGINE_NAME = "unlearning-study"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-# The kernel's environment under execute(): log file (set per run), progress as log lines, and
-# no third-party tqdm bars (transformers, datasets) in the cell outputs.
-KERNEL_ENV = {MODE_ENV: "log", "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
+# The kernel's environment under execute(): progress as log lines (the log file is set per run),
+# and no third-party progress bars in the cell outputs: Hugging Face libraries (transformers,
+# hub, datasets) honour their switches, plain tqdm honours TQDM_DISABLE. (tqdm's notebook bar
+# ignores TQDM_DISABLE, so library code must report through lib.progress, never tqdm.)
+KERNEL_ENV = {
+    MODE_ENV: "log",
+    "TQDM_DISABLE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+}
 
 CellCallback = Callable[[int, int, Any], None]
 
@@ -250,13 +257,14 @@ def _banner(manifest: dict[str, Any], folder: Path) -> str:
     parts = [
         f"profile `{manifest.get('profile') or 'defaults'}`",
         f"{format_duration(manifest.get('duration_s') or 0)}",
-        f"{manifest.get('started_at', '')}",
+        f"started {manifest.get('started_at', '')}",
         f"git `{sha}`",
     ]
     links = []
     if log.get("file") and (folder / log["file"]).exists():
         warnings = log.get("warnings", 0) + log.get("errors", 0)
-        links.append(f"[log]({log['file']})" + (f" ({warnings} warnings)" if warnings else ""))
+        noted = f" ({warnings} warning{'' if warnings == 1 else 's'})" if warnings else ""
+        links.append(f"[log]({log['file']}){noted}")
     for name in (RECORDS_FILE, MANIFEST_FILE):
         links.append(f"[{name}]({name})")
     status = manifest.get("status")

@@ -16,6 +16,7 @@ PDF figure) are set to WARNING at their source.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -36,6 +37,41 @@ LINE_PATTERN = re.compile(
 _MARK = "_study_report_handler"  # set on handlers we own, so a second Report replaces them
 
 
+class RelativePathFormatter(logging.Formatter):
+    """LOG_FORMAT, with the machine's folders in a line written relative or as placeholders.
+
+    Python warnings name the file that warned by its absolute path; a published log shows
+    `lib/framework.py`, `<site-packages>/tqdm/auto.py`, `~/...` instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(LOG_FORMAT)
+        import site
+        import sysconfig
+
+        from lib.paths import ROOT
+
+        replacements = [(str(ROOT) + os.sep, "")]
+        packages = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+        with contextlib.suppress(AttributeError):  # site.getsitepackages is absent in some venvs
+            packages.update(site.getsitepackages())
+        replacements += [(p + os.sep, "<site-packages>/") for p in packages if p]
+        replacements += [
+            (sys.prefix + os.sep, "<python>/"),
+            (os.path.expanduser("~") + os.sep, "~/"),
+        ]
+        # Longest first, so that a site-packages inside the project root or home wins.
+        self._replacements = sorted(
+            {(a, b) for a, b in replacements if len(a) > 1}, key=lambda r: -len(r[0])
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for absolute, shown in self._replacements:
+            text = text.replace(absolute, shown)
+        return text
+
+
 def _remove_own_handlers(logger: logging.Logger) -> None:
     for handler in list(logger.handlers):
         if getattr(handler, _MARK, False):
@@ -54,7 +90,7 @@ def setup_notebook_logging(default_log: Path) -> Path:
     from_env = os.environ.get(LOG_ENV)
     path = Path(from_env) if from_env else Path(default_log)
     path.parent.mkdir(parents=True, exist_ok=True)
-    formatter = logging.Formatter(LOG_FORMAT)
+    formatter = RelativePathFormatter()
 
     file_handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     file_handler.setLevel(logging.INFO)
