@@ -2,12 +2,17 @@
 
     python -m lib.reporting run [NB ...] [--params params/smoke.yaml] [--out reports/] [--progress]
     python -m lib.reporting index [--out reports/]
+    python -m lib.reporting check [--out reports/]
+    python -m lib.reporting screenshot PAGE PNG [--width 1280]
 
 `run` executes each notebook (all by default) into `<out>/<stem>/`, then rebuilds
 `<out>/index.html`; a failed notebook does not stop the others, and the exit status is 1 if any
 failed. `--progress` streams what the kernel is doing to the terminal (sections, progress lines,
-warnings; see `lib.reporting.console`). Parameter files are YAML mappings NAME: value; a key
-that no notebook declares is an error before anything runs.
+warnings; see `lib.reporting.console`). `check` opens the index and every report in headless
+Chromium and lists what a reader would find broken (`lib.reporting.browser`); `screenshot`
+saves a full-page PNG of a page (e.g. `reports/index.html` -> `docs/index.png`). Parameter
+files are YAML mappings NAME: value; a key that no notebook declares is an error before anything
+runs.
 
 Lives here rather than in `__main__.py` so that `from lib.reporting import main` does not import
 the `__main__` module (runpy warns when `python -m` then runs it a second time).
@@ -33,6 +38,12 @@ from lib.reporting.index import build_index
 from lib.reporting.parameters import declared_parameters
 
 logger = logging.getLogger(__name__)
+
+
+def _shown(path: Path) -> str:
+    """A path for the terminal: relative inside the project, absolute outside it."""
+    shown = display_path(path)
+    return str(Path(path).resolve()) if shown.startswith("..") else shown
 
 
 def available_notebooks() -> list[Path]:
@@ -108,7 +119,7 @@ def run_notebooks(
         if progress:
             console.say(
                 f"▶ [{number}/{len(notebooks)}] {stem} · profile {profile or 'defaults'} · "
-                f"log {display_path(folder / f'{stem}.log')}"
+                f"log {_shown(folder / f'{stem}.log')}"
             )
         start = time.perf_counter()
         try:
@@ -125,7 +136,7 @@ def run_notebooks(
             mark = "✓" if status == "ok" else "✗"
             console.say(
                 f"{mark} {stem} {status} in {format_duration(seconds)}: "
-                f"{display_path(folder / f'{stem}.html')}"
+                f"{_shown(folder / f'{stem}.html')}"
             )
         summary.append((stem, status, seconds))
     return summary
@@ -139,6 +150,30 @@ def _summary_table(summary: Sequence[tuple[str, str, float]]) -> list[str]:
         for name, status, seconds in summary
     ]
     return lines
+
+
+def report_pages(out: Path) -> list[Path]:
+    """The index and every report's HTML under `out`."""
+    return [out / "index.html", *sorted(out.glob("*/*.html"))]
+
+
+def _check(out: Path) -> int:
+    from lib.reporting import browser
+
+    pages = report_pages(out)
+    missing = [p for p in pages if not p.is_file()]
+    if missing:
+        console.say(f"missing: {', '.join(_shown(p) for p in missing)}")
+        return 1
+    failures = 0
+    with browser.chromium() as driver:
+        for page in pages:
+            problems = browser.check_page(driver, page)
+            failures += bool(problems)
+            console.say(f"{'✗' if problems else '✓'} {_shown(page)}")
+            for problem in problems:
+                console.say(f"    {problem}")
+    return 1 if failures else 0
 
 
 def _configure_logging() -> None:
@@ -183,13 +218,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     index = sub.add_parser("index", help="rebuild reports/index.html from the manifests")
     index.add_argument("--out", type=Path, help="reports folder (default: reports/)")
+    check = sub.add_parser("check", help="open the index and every report in headless Chromium")
+    check.add_argument("--out", type=Path, help="reports folder (default: reports/)")
+    shot = sub.add_parser("screenshot", help="full-page PNG of a page in headless Chromium")
+    shot.add_argument("page", type=Path, help="HTML file, e.g. reports/index.html")
+    shot.add_argument("png", type=Path, help="PNG to write, e.g. docs/index.png")
+    shot.add_argument("--width", type=int, default=1280, help="window width in px")
     args = parser.parse_args(argv)
 
     _configure_logging()
+    if args.command == "screenshot":
+        from lib.reporting import browser
+
+        with browser.chromium(width=args.width) as driver:
+            console.say(_shown(browser.screenshot(driver, args.page, args.png, width=args.width)))
+        return 0
     out = args.out.resolve() if args.out else reports_dir()
     if args.command == "index":
-        console.say(display_path(build_index(out)))
+        console.say(_shown(build_index(out)))
         return 0
+    if args.command == "check":
+        return _check(out)
 
     try:
         notebooks = [resolve_notebook(n) for n in args.notebooks] or available_notebooks()
@@ -210,5 +259,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     index_path = build_index(out)
     for line in _summary_table(summary):
         console.say(line)
-    console.say(f"index: {display_path(index_path)}")
+    console.say(f"index: {_shown(index_path)}")
     return 0 if all(status == "ok" for _, status, _ in summary) else 1

@@ -265,8 +265,9 @@ def _banner(manifest: dict[str, Any], folder: Path) -> str:
         warnings = log.get("warnings", 0) + log.get("errors", 0)
         noted = f" ({warnings} warning{'' if warnings == 1 else 's'})" if warnings else ""
         links.append(f"[log]({log['file']}){noted}")
-    for name in (RECORDS_FILE, MANIFEST_FILE):
-        links.append(f"[{name}]({name})")
+    if (folder / RECORDS_FILE).exists():
+        links.append(f"[{RECORDS_FILE}]({RECORDS_FILE})")
+    links.append(f"[{MANIFEST_FILE}]({MANIFEST_FILE})")  # written right after the HTML
     status = manifest.get("status")
     head = "**Run failed**" if status == "failed" else "**Run**"
     text = f"> {head} · " + " · ".join(parts) + " · " + " · ".join(links)
