@@ -704,7 +704,13 @@ def _y_label(
     notes = [_errorbar_text(errorbar)] if repeated else []
     if logy:
         notes.append("log")
-    return label + (f" ({', '.join(notes)})" if notes else "") + suffix
+    # The estimator note on its own line keeps the label short enough to fit beside the axis.
+    return label + (f"\n({', '.join(notes)})" if notes else "") + suffix
+
+
+def _legend_outside(ax: Any, title: str) -> None:
+    """The legend right of the axes, where it cannot hide bars, points or lines."""
+    ax.legend(title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def _hue_palette(hues: list[Any]) -> dict[Any, str]:
@@ -748,10 +754,9 @@ def bar_chart(
     xs = _categories(data[x])
     hues = None if hue is None else _categories(data[hue])
     repeated = max_rows > 1
-    fig = Figure(
-        figsize=(max(4.0, 0.5 + 0.45 * len(xs) * (len(hues) if hues else 1)), 3.8),
-        layout="constrained",
-    )
+    # Wide enough for the bars, but capped: a figure wider than a page is shrunk unreadably.
+    width = min(10.0, max(4.0, 0.8 + 0.3 * len(xs) * (len(hues) if hues else 1)))
+    fig = Figure(figsize=(width, 3.8), layout="constrained")
     ax = fig.add_subplot()
     sns.barplot(
         data=data,
@@ -789,11 +794,16 @@ def bar_chart(
             tick.set_ha("right")
     if logy:
         ax.set_yscale("log")
+    else:
+        values = data[y].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size and values.min() >= 0:  # bars of non-negative values start at 0
+            ax.set_ylim(bottom=0, top=None if values.max() > 0 else 1)
     ax.grid(axis="x", visible=False)
     ax.set_xlabel(_label(x, directions, units))
     ax.set_ylabel(_y_label(y, directions, units, errorbar, repeated, logy, suffix))
     if hue is not None and ax.get_legend() is not None:
-        ax.legend(title=_pretty(hue))
+        _legend_outside(ax, _pretty(hue))
     if title:
         ax.set_title(title)
     return fig
@@ -854,7 +864,7 @@ def point_chart(
     ax.set_xlabel(_label(x, directions, units))
     ax.set_ylabel(_y_label(y, directions, units, errorbar, repeated, logy, suffix))
     if hue is not None and ax.get_legend() is not None:
-        ax.legend(title=_pretty(hue))
+        _legend_outside(ax, _pretty(hue))
     if title:
         ax.set_title(title)
     return fig
@@ -917,7 +927,7 @@ def line_chart(
     ax.set_xlabel(_label(x, directions, units))
     ax.set_ylabel(_y_label(y, directions, units, errorbar, repeated, logy, suffix))
     if hue is not None and ax.get_legend() is not None:
-        ax.legend(title=_pretty(hue))
+        _legend_outside(ax, _pretty(hue))
     if title:
         ax.set_title(title)
     return fig

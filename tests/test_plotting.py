@@ -143,7 +143,7 @@ def test_labels_state_direction_and_unit() -> None:
     fig = plotting.bar_chart(
         df, "method", "flops", logy=True, directions={"flops": "lower"}, units={"flops": "FLOPs"}
     )
-    assert fig.axes[0].get_ylabel().startswith("flops [FLOPs] (↓ better) (log)")
+    assert fig.axes[0].get_ylabel().startswith("flops [FLOPs] (↓ better)\n(log)")
 
 
 def test_point_chart() -> None:
