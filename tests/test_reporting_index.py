@@ -105,7 +105,7 @@ def test_index_shows_claims_headline_and_provenance(reports: Path) -> None:
     assert "01234567*" in page and "(uncommitted changes)" in page  # dirty tree marked
     assert "runtime 1m15s" in page and "profile <b>smoke</b>" in page
     # claims, each with its verdict and evidence
-    assert '<span class="verdict held">held</span>A single number' in page
+    assert '<span class="verdict held">held</span><div>A single number' in page
     assert '<span class="verdict not-held">did not hold</span>' in page
     assert '<span class="verdict untestable">not testable at this scale</span>' in page
     assert "mean Kendall tau <b>0.0812</b>" in page and "methods <b>9</b>" in page
