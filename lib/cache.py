@@ -91,8 +91,9 @@ def remove_stale_temporaries(folder: Path) -> int:
     return removed
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, then rename."""
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder, then rename;
+    return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
@@ -105,11 +106,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    return path
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> Path:
     """UTF-8 text, atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def json_ready(value: Any) -> Any:
@@ -125,12 +127,12 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def atomic_write_json(path: Path, value: Any, *, strict: bool = True) -> None:
+def atomic_write_json(path: Path, value: Any, *, strict: bool = True) -> Path:
     """JSON, atomically. `strict=True` writes NaN/inf as null (valid JSON for every reader);
     `strict=False` keeps them as Python's NaN/Infinity tokens (internal files only)."""
     data = json_ready(value) if strict else value
     text = json.dumps(data, indent=1, allow_nan=not strict, ensure_ascii=False, default=float)
-    atomic_write_text(path, text + "\n")
+    return atomic_write_text(path, text + "\n")
 
 
 @contextlib.contextmanager

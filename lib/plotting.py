@@ -1,9 +1,18 @@
 """House style and one function per figure type; every function returns a matplotlib Figure.
 
 Functions only draw: they never save files (that is `lib.reporting.Report.figure`) and never
-compute metrics (they take tidy DataFrames or arrays of numbers already computed). Where several
-rows share a category (seeds), bars and lines show the mean with a spread, which is a display
-choice, not a metric.
+compute metrics (they take tidy DataFrames or arrays of numbers already computed).
+
+Statistical figures with repeated rows per category (seeds) are drawn with seaborn, whose
+estimators give the mean and its error bar: `bar_chart`, `point_chart`, `line_chart` show the
+mean with a 95% bootstrap confidence interval by default (`errorbar=("ci", 95)`, fixed
+bootstrap seed, so figures are reproducible; `("sd", 1)` for mean ± sd). Where seaborn adds
+nothing (scatter with labels, radar, ROC curves, histograms of given samples, table heatmaps)
+the figure is pure matplotlib.
+
+Axis labels state direction and unit when the caller passes `directions={column: "higher" |
+"lower" | number}` and `units={column: "FLOPs"}` (see `axis_label`), e.g. "forget ROUGE-L (↓
+better)". Numbers are written by `lib.reporting.formatting.format_number`, as in the reports.
 
 Figures are built with `matplotlib.figure.Figure` directly rather than `pyplot`, so nothing is
 registered in pyplot's global figure list: no memory leak over a long notebook, no duplicate
@@ -30,6 +39,9 @@ import pandas as pd
 from cycler import cycler
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
+
+from lib.reporting.formatting import axis_label, format_number
 
 logger = logging.getLogger(__name__)
 
@@ -231,12 +243,130 @@ def _categories(series: pd.Series) -> list[Any]:
     return list(dict.fromkeys(series.tolist()))
 
 
-def _fmt(value: float) -> str:
-    if not np.isfinite(value):
-        return "n/a"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.2e}"
-    return f"{value:.3g}"
+def _label(
+    column: str,
+    directions: Mapping[str, Any] | None = None,
+    units: Mapping[str, str] | None = None,
+) -> str:
+    """Axis label of a column: its name, its unit and its direction when given."""
+    return axis_label(
+        _pretty(column),
+        unit=(units or {}).get(column),
+        direction=(directions or {}).get(column),
+    )
+
+
+def _renderer(fig: Figure) -> Any:
+    """A renderer to measure text with (attaches an Agg canvas if the figure has none)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    return fig.canvas.get_renderer()
+
+
+def _overlap(a: Any, b: Any, pad: float = 1.0) -> float:
+    """Area (px²) shared by two display-space boxes, each grown by `pad` px."""
+    width = min(a.x1, b.x1) - max(a.x0, b.x0) + 2 * pad
+    height = min(a.y1, b.y1) - max(a.y0, b.y0) + 2 * pad
+    return max(width, 0.0) * max(height, 0.0)
+
+
+# Offsets (points) tried around a point for its label, nearest first: right, above, left,
+# below and the diagonals, on growing rings. Far positions get a leader line.
+_LABEL_RADII = (7.0, 16.0, 27.0, 40.0, 55.0, 72.0)
+_LABEL_DIRECTIONS = ((1, 0.6), (1, -0.6), (-1, 0.6), (-1, -0.6), (0, 1), (0, -1), (1, 0), (-1, 0))
+
+
+def place_labels(
+    ax: Any,
+    anchors: Sequence[tuple[float, float]],
+    texts: Sequence[str],
+    styles: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    marker_px: float = 6.0,
+) -> list[Any]:
+    """Annotate `anchors` (data coordinates) with `texts` so that no two labels overlap.
+
+    Greedy repel: each label takes the first position, on rings of growing radius around its
+    point, whose text box stays inside the axes and overlaps neither a label already placed,
+    nor a marker (a square of `marker_px` px around every anchor), nor other texts of the axes
+    (e.g. a threshold's label). If no position is free, the one with the least overlap is used.
+    Labels away from their point get a thin leader line. Call it after the axes limits are
+    final; the figure's layout is computed first so that positions are measured where they end.
+
+    Returns the annotations, in the order of `texts`.
+    """
+    styles = list(styles) if styles is not None else [{} for _ in texts]
+    fig = ax.figure
+    renderer = _renderer(fig)
+    fig.draw_without_rendering()  # final layout (constrained) before measuring
+    scale = fig.dpi / 72.0
+    frame = ax.get_window_extent(renderer)
+    points = ax.transData.transform(np.asarray(anchors, dtype=float).reshape(-1, 2))
+    half = marker_px / 2
+    obstacles = [Bbox([[x - half, y - half], [x + half, y + half]]) for x, y in points]
+    obstacles += [t.get_window_extent(renderer) for t in ax.texts if t.get_visible()]
+    placed: list[Any] = []
+    annotations = []
+    for (x, y), text, style in zip(anchors, texts, styles, strict=True):
+        best: tuple[float, tuple[float, float]] | None = None
+        probe = ax.annotate(text, (x, y), xytext=(0, 0), textcoords="offset points", **style)
+        for radius in _LABEL_RADII:
+            for dx, dy in _LABEL_DIRECTIONS:
+                offset = (dx * radius, dy * radius)
+                probe.set_position(offset)
+                probe.set_horizontalalignment("left" if dx > 0 else "right" if dx < 0 else "center")
+                probe.set_verticalalignment("bottom" if dy > 0 else "top" if dy < 0 else "center")
+                box = probe.get_window_extent(renderer)
+                outside = (
+                    max(frame.x0 - box.x0, 0)
+                    + max(box.x1 - frame.x1, 0)
+                    + max(frame.y0 - box.y0, 0)
+                    + max(box.y1 - frame.y1, 0)
+                )
+                cost = sum(_overlap(box, other) for other in placed + obstacles) + 1e4 * outside
+                if best is None or cost < best[0]:
+                    best = (cost, offset)
+                if cost == 0:
+                    break
+            if best is not None and best[0] == 0:
+                break
+        assert best is not None
+        probe.remove()
+        dx, dy = best[1]
+        far = float(np.hypot(dx, dy)) > _LABEL_RADII[1] + 1
+        annotation = ax.annotate(
+            text,
+            (x, y),
+            xytext=best[1],
+            textcoords="offset points",
+            ha="left" if dx > 0 else "right" if dx < 0 else "center",
+            va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+            arrowprops={
+                "arrowstyle": "-",
+                "color": style.get("color", "#555555"),
+                "linewidth": 0.6,
+                "shrinkA": 0,
+                "shrinkB": 3 * scale,
+            }
+            if far
+            else None,
+            **style,
+        )
+        annotation.set_in_layout(False)  # placed inside the axes; must not move the layout
+        placed.append(text_box(annotation, renderer))
+        annotations.append(annotation)
+    return annotations
+
+
+def text_box(annotation: Any, renderer: Any | None = None) -> Any:
+    """The display-space box of an annotation's text, without its leader line."""
+    from matplotlib.text import Text
+
+    renderer = renderer or _renderer(annotation.figure)
+    annotation.update_positions(renderer)  # the text's place follows its anchor and offset
+    return Text.get_window_extent(annotation, renderer)
 
 
 # --------------------------------------------------------------------------- figures
@@ -254,13 +384,17 @@ def tradeoff_scatter(
     threshold: float | None = 0.05,
     floor: float | None = None,
     title: str | None = None,
+    directions: Mapping[str, Any] | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> Figure:
     """Scatter one point per row, coloured and annotated by `label`.
 
     Rows whose label is in `reference_rows` (e.g. the model before unlearning and the retrained
     oracle) are drawn as large neutral stars. Several rows per label (seeds) are all drawn and
-    the label is written once at their median. `threshold` draws a dashed horizontal line (the
-    usual 0.05 significance level of forget quality); None draws none.
+    the label is written once at their median. Labels never overlap each other (see
+    `place_labels`): when points coincide, their labels fan out with leader lines.
+    `threshold` draws a dashed horizontal line (the usual 0.05 significance level of forget
+    quality); None draws none. `directions`/`units` (column -> value) go into the axis labels.
     """
     _check_columns(df, [x, y, label])
     data = df[[label, x, y]].copy()
@@ -271,7 +405,7 @@ def tradeoff_scatter(
     data = data.drop(index=missing.index)
     if len(missing):
         logger.warning("tradeoff_scatter: %d row(s) with NaN not shown", len(missing))
-    ylabel = _pretty(y)
+    ylabel = _label(y, directions, units)
     if logy:
         clipped, used_floor, n_clipped = _log_clip(data[y].to_numpy(), floor)
         data[y] = clipped
@@ -280,7 +414,8 @@ def tradeoff_scatter(
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
     colors = method_colors(data[label], reference=reference_rows)
-    for name in _categories(data[label]):
+    names = _categories(data[label])
+    for name in names:
         group = data[data[label] == name]
         is_ref = name in reference_rows
         ax.scatter(
@@ -293,15 +428,6 @@ def tradeoff_scatter(
             linewidths=0.6,
             zorder=3,
             label=str(name),
-        )
-        ax.annotate(
-            str(name),
-            (float(group[x].median()), float(group[y].median())),
-            xytext=(6, 5),
-            textcoords="offset points",
-            fontsize=9,
-            fontweight="bold" if is_ref else "normal",
-            color=colors[str(name)],
         )
     if threshold is not None:
         ax.axhline(threshold, color="#555555", linestyle="--", linewidth=1, zorder=1)
@@ -317,7 +443,7 @@ def tradeoff_scatter(
         )
     if logy:
         ax.set_yscale("log")
-    ax.set_xlabel(_pretty(x))
+    ax.set_xlabel(_label(x, directions, units))
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
@@ -325,6 +451,32 @@ def tradeoff_scatter(
         _note(
             ax, f"{len(missing)} row(s) with NaN not shown: {', '.join(map(str, missing[label]))}"
         )
+    # Labels last, once limits and texts are final: references first (they matter most).
+    order = sorted(names, key=lambda n: n not in reference_rows)
+    medians = [
+        (
+            float(data.loc[data[label] == n, x].median()),
+            float(data.loc[data[label] == n, y].median()),
+        )
+        for n in order
+    ]
+    # Margins so that labels of points at the edge have room inside the axes.
+    ax.margins(x=0.12, y=0.12)
+    place_labels(
+        ax,
+        medians,
+        [str(n) for n in order],
+        [
+            {
+                "fontsize": 9,
+                "fontweight": "bold" if n in reference_rows else "normal",
+                "color": colors[str(n)],
+                "zorder": 4,
+            }
+            for n in order
+        ],
+        marker_px=9.0,
+    )
     return fig
 
 
@@ -500,11 +652,76 @@ def histograms(
     return fig
 
 
-def _aggregate(df: pd.DataFrame, keys: list[str], y: str) -> pd.DataFrame:
-    """Mean, standard deviation and count of `y` per key, keeping first-appearance order."""
+ErrorBar = str | tuple[str, float] | None
+ERRORBAR_DEFAULT: ErrorBar = ("ci", 95)
+BOOTSTRAP_SEED = 0  # seaborn's bootstrap CIs are random; a fixed seed makes figures reproducible
+
+
+def _errorbar_text(errorbar: ErrorBar) -> str:
+    """How the spread of repeated rows is drawn, for the axis label."""
+    if errorbar is None:
+        return "mean"
+    kind, level = (errorbar, None) if isinstance(errorbar, str) else errorbar
+    if kind == "ci":
+        return f"mean, {level or 95:g}% bootstrap CI"
+    if kind == "pi":
+        return f"mean, {level or 95:g}% interval of rows"
+    if kind == "sd":
+        return "mean ± sd" if level in (None, 1) else f"mean ± {level:g} sd"
+    if kind == "se":
+        return "mean ± s.e." if level in (None, 1) else f"mean ± {level:g} s.e."
+    raise ValueError(f"errorbar {errorbar!r}: use 'ci', 'pi', 'sd', 'se' (with a level) or None")
+
+
+def _prepare(
+    df: pd.DataFrame, keys: list[str], y: str, logy: bool, floor: float | None
+) -> tuple[pd.DataFrame, str, int, float | None]:
+    """Numeric `y`, clipped to a floor on a log axis; returns (data, y label suffix, max rows
+    per group, floor used). Rows keep their order (categories in order of first appearance)."""
     data = df[[*keys, y]].copy()
     data[y] = pd.to_numeric(data[y], errors="coerce")
-    return data.groupby(keys, sort=False)[y].agg(["mean", "std", "count"]).reset_index()
+    data.loc[~np.isfinite(data[y].to_numpy(dtype=float)), y] = np.nan
+    suffix, used_floor = "", None
+    if logy:
+        clipped, used_floor, n_clipped = _log_clip(data[y].to_numpy(), floor)
+        data[y] = clipped
+        if n_clipped:
+            suffix = f"\n{n_clipped} value(s) < {used_floor:.0e} drawn at {used_floor:.0e}"
+    counts = data.dropna(subset=[y]).groupby(keys, sort=False)[y].count()
+    return data, suffix, int(counts.max()) if len(counts) else 0, used_floor
+
+
+def _y_label(
+    y: str,
+    directions: Mapping[str, Any] | None,
+    units: Mapping[str, str] | None,
+    errorbar: ErrorBar,
+    repeated: bool,
+    logy: bool,
+    suffix: str,
+) -> str:
+    label = _label(y, directions, units)
+    notes = [_errorbar_text(errorbar)] if repeated else []
+    if logy:
+        notes.append("log")
+    # The estimator note on its own line keeps the label short enough to fit beside the axis.
+    return label + (f"\n({', '.join(notes)})" if notes else "") + suffix
+
+
+def _legend_outside(ax: Any, title: str) -> None:
+    """The legend right of the axes, where it cannot hide bars, points or lines."""
+    ax.legend(title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+
+def _hue_palette(hues: list[Any]) -> dict[Any, str]:
+    colors = method_colors([str(h) for h in hues])
+    return {h: colors[str(h)] for h in hues}
+
+
+def _missing_groups(data: pd.DataFrame, keys: list[str], y: str) -> list[tuple[Any, ...]]:
+    """Groups (x, hue) that have rows but no finite value."""
+    groups = data.groupby(keys, sort=False)[y].apply(lambda v: bool(v.notna().any()))
+    return [g if isinstance(g, tuple) else (g,) for g, ok in groups.items() if not ok]
 
 
 @_styled
@@ -517,71 +734,137 @@ def bar_chart(
     *,
     floor: float | None = None,
     title: str | None = None,
+    errorbar: ErrorBar = ERRORBAR_DEFAULT,
+    directions: Mapping[str, Any] | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> Figure:
     """Draw grouped bars of `y` per category of `x`, one bar per `hue` value inside each group.
 
-    Several rows per (x, hue) are shown as mean with a standard-deviation error bar. Missing
-    or NaN values get an empty slot marked "n/a".
+    Drawn by `seaborn.barplot`: the bar is the mean of the rows of its group and, when a group
+    has several rows (seeds), the error bar is `errorbar` (default a 95% bootstrap CI with a
+    fixed seed). A group whose values are all NaN is marked "n/a". On a log axis values are
+    clipped to the floor before averaging, and the label says how many.
     """
-    _check_columns(df, [x, y, hue])
-    keys = [x] if hue is None else [x, hue]
-    agg = _aggregate(df, keys, y)
-    xs = _categories(agg[x])
-    hues = [None] if hue is None else _categories(agg[hue])
-    ylabel = _pretty(y)
-    if logy:
-        clipped, used_floor, n_clipped = _log_clip(agg["mean"].to_numpy(), floor)
-        agg["mean"] = clipped
-        ylabel = _log_label(ylabel, used_floor, n_clipped)
-    if (agg["count"] > 1).any():
-        ylabel = ylabel.replace(_pretty(y), f"{_pretty(y)}, mean ± sd", 1)
+    import seaborn as sns
 
-    fig = Figure(figsize=(max(4.0, 0.5 + 0.45 * len(xs) * len(hues)), 3.8), layout="constrained")
+    _check_columns(df, [x, y, hue])
+    _errorbar_text(errorbar)  # validate before drawing
+    keys = [x] if hue is None else [x, hue]
+    data, suffix, max_rows, _ = _prepare(df, keys, y, logy, floor)
+    xs = _categories(data[x])
+    hues = None if hue is None else _categories(data[hue])
+    repeated = max_rows > 1
+    # Wide enough for the bars, but capped: a figure wider than a page is shrunk unreadably.
+    width = min(10.0, max(4.0, 0.8 + 0.3 * len(xs) * (len(hues) if hues else 1)))
+    fig = Figure(figsize=(width, 3.8), layout="constrained")
     ax = fig.add_subplot()
-    colors = method_colors([h for h in hues if h is not None])
-    width = 0.8 / len(hues)
-    positions = np.arange(len(xs))
-    for j, h in enumerate(hues):
-        sub = agg if h is None else agg[agg[hue] == h]
-        by_x = sub.set_index(x)
-        heights = np.array([by_x["mean"].get(v, np.nan) for v in xs], dtype=float)
-        errs = np.array([by_x["std"].get(v, np.nan) for v in xs], dtype=float)
-        offsets = positions - 0.4 + width * (j + 0.5)
-        color = OKABE_ITO[0] if h is None else colors[str(h)]
-        ax.bar(
-            offsets,
-            np.nan_to_num(heights, nan=0.0),
-            width=width * 0.92,
-            # NaN (a single row) draws no error bar rather than a zero-length one with caps.
-            yerr=None if np.all(np.isnan(errs)) else errs,
-            color=color,
-            label=None if h is None else str(h),
-            capsize=2,
-            error_kw={"linewidth": 0.8},
+    sns.barplot(
+        data=data,
+        x=x,
+        y=y,
+        hue=hue,
+        order=xs,
+        hue_order=hues,
+        palette=_hue_palette(hues) if hues else None,
+        color=None if hues else OKABE_ITO[0],
+        errorbar=errorbar if repeated else None,
+        seed=BOOTSTRAP_SEED,
+        capsize=0.15,
+        err_kws={"linewidth": 0.9, "color": "#333333"},
+        saturation=1.0,
+        ax=ax,
+    )
+    for group in _missing_groups(data, keys, y):
+        pos = xs.index(group[0])
+        if hues:
+            width = 0.8 / len(hues)
+            pos = pos - 0.4 + width * (hues.index(group[1]) + 0.5)
+        ax.annotate(
+            "n/a",
+            (pos, 0),
+            xycoords=("data", "axes fraction"),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color="#555555",
         )
-        for pos, height in zip(offsets, heights, strict=True):
-            if np.isnan(height):
-                ax.annotate(
-                    "n/a",
-                    (pos, 0),
-                    xycoords=("data", "axes fraction"),
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                    color="#555555",
-                )
-    ax.set_xticks(positions)
-    ax.set_xticklabels([str(v) for v in xs], rotation=30 if len(xs) > 4 else 0, ha="right")
-    if len(xs) <= 4:
+    if len(xs) > 4:
+        ax.tick_params(axis="x", labelrotation=30)
         for tick in ax.get_xticklabels():
-            tick.set_ha("center")
+            tick.set_ha("right")
     if logy:
         ax.set_yscale("log")
+    else:
+        values = data[y].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size and values.min() >= 0:  # bars of non-negative values start at 0
+            ax.set_ylim(bottom=0, top=None if values.max() > 0 else 1)
     ax.grid(axis="x", visible=False)
-    ax.set_xlabel(_pretty(x))
-    ax.set_ylabel(ylabel)
-    if hue is not None:
-        ax.legend(title=_pretty(hue))
+    ax.set_xlabel(_label(x, directions, units))
+    ax.set_ylabel(_y_label(y, directions, units, errorbar, repeated, logy, suffix))
+    if hue is not None and ax.get_legend() is not None:
+        _legend_outside(ax, _pretty(hue))
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+@_styled
+def point_chart(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    *,
+    logy: bool = False,
+    floor: float | None = None,
+    title: str | None = None,
+    errorbar: ErrorBar = ERRORBAR_DEFAULT,
+    directions: Mapping[str, Any] | None = None,
+    units: Mapping[str, str] | None = None,
+) -> Figure:
+    """Draw the mean of `y` per category of `x` as points joined by lines, one line per `hue`.
+
+    For a metric over a grid of settings (e.g. a learning rate per method): `x` is treated as
+    categories in order of first appearance. Drawn by `seaborn.pointplot` with `errorbar`
+    (default a 95% bootstrap CI, fixed seed) where a point has several rows.
+    """
+    import seaborn as sns
+
+    _check_columns(df, [x, y, hue])
+    _errorbar_text(errorbar)
+    keys = [x] if hue is None else [x, hue]
+    data, suffix, max_rows, _ = _prepare(df, keys, y, logy, floor)
+    xs = _categories(data[x])
+    hues = None if hue is None else _categories(data[hue])
+    repeated = max_rows > 1
+    data[x] = data[x].astype(str)
+    fig = Figure(figsize=(max(4.4, 1.2 + 0.7 * len(xs)), 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    sns.pointplot(
+        data=data,
+        x=x,
+        y=y,
+        hue=hue,
+        order=[str(v) for v in xs],
+        hue_order=hues,
+        palette=_hue_palette(hues) if hues else None,
+        color=None if hues else OKABE_ITO[0],
+        errorbar=errorbar if repeated else None,
+        seed=BOOTSTRAP_SEED,
+        dodge=0.25 if hues and len(hues) > 1 else False,
+        capsize=0.1,
+        err_kws={"linewidth": 1.0},
+        markersize=5,
+        linewidth=1.5,
+        ax=ax,
+    )
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(_label(x, directions, units))
+    ax.set_ylabel(_y_label(y, directions, units, errorbar, repeated, logy, suffix))
+    if hue is not None and ax.get_legend() is not None:
+        _legend_outside(ax, _pretty(hue))
     if title:
         ax.set_title(title)
     return fig
@@ -597,51 +880,54 @@ def line_chart(
     logy: bool = False,
     floor: float | None = None,
     title: str | None = None,
+    errorbar: ErrorBar = ERRORBAR_DEFAULT,
+    directions: Mapping[str, Any] | None = None,
+    units: Mapping[str, str] | None = None,
 ) -> Figure:
-    """Draw `y` against `x` (e.g. a metric over unlearning steps), one line per `hue` value.
+    """Draw `y` against a numeric `x` (e.g. a metric over unlearning steps), one line per `hue`.
 
-    Several rows per (hue, x) are shown as the mean with a shaded ± one standard deviation band.
-    NaN values break the line rather than being interpolated over.
+    Drawn by `seaborn.lineplot`: the line is the mean of the rows at each x and, where there
+    are several (seeds), a shaded band shows `errorbar` (default a 95% bootstrap CI, fixed
+    seed). NaN values are left out of the mean; an x where a line has no finite value is
+    skipped (the line joins its neighbours) and the figure notes it.
     """
-    _check_columns(df, [x, y, hue])
-    keys = [x] if hue is None else [hue, x]
-    agg = _aggregate(df, keys, y)
-    ylabel = _pretty(y)
-    if logy:
-        clipped, used_floor, n_clipped = _log_clip(agg["mean"].to_numpy(), floor)
-        agg["mean"] = clipped
-        ylabel = _log_label(ylabel, used_floor, n_clipped)
-    spread = bool((agg["count"] > 1).any())
-    if spread:
-        ylabel = ylabel.replace(_pretty(y), f"{_pretty(y)}, mean ± sd", 1)
+    import seaborn as sns
 
+    _check_columns(df, [x, y, hue])
+    _errorbar_text(errorbar)
+    keys = [x] if hue is None else [hue, x]
+    data, suffix, max_rows, _ = _prepare(df, keys, y, logy, floor)
+    hues = None if hue is None else _categories(data[hue])
+    repeated = max_rows > 1
     fig = Figure(figsize=(6.0, 3.8), layout="constrained")
     ax = fig.add_subplot()
-    hues = [None] if hue is None else _categories(agg[hue])
-    colors = method_colors([h for h in hues if h is not None])
-    for h in hues:
-        sub = agg if h is None else agg[agg[hue] == h]
-        sub = sub.sort_values(x)
-        color = OKABE_ITO[0] if h is None else colors[str(h)]
-        ax.plot(
-            sub[x],
-            sub["mean"],
-            color=color,
-            marker="o" if len(sub) <= 20 else None,
-            label=None if h is None else str(h),
-        )
-        if spread:
-            std = sub["std"].fillna(0.0)
-            low = sub["mean"] - std
-            if logy:
-                low = low.clip(lower=float(sub["mean"].min()) / 10)
-            ax.fill_between(sub[x], low, sub["mean"] + std, color=color, alpha=0.2, linewidth=0)
+    few = data[x].nunique() <= 20
+    sns.lineplot(
+        data=data.dropna(subset=[y]),
+        x=x,
+        y=y,
+        hue=hue,
+        hue_order=hues,
+        palette=_hue_palette(hues) if hues else None,
+        color=None if hues else OKABE_ITO[0],
+        errorbar=errorbar if repeated else None,
+        seed=BOOTSTRAP_SEED,
+        marker="o" if few else None,
+        markeredgecolor="white" if few else None,
+        ax=ax,
+    )
+    skipped = _missing_groups(data, keys, y)
+    if skipped:
+        shown = ", ".join(
+            f"{g[0]} at {x}={g[1]}" if hue else f"{x}={g[0]}" for g in skipped[:4]
+        ) + (" …" if len(skipped) > 4 else "")
+        _note(ax, f"no value: {shown}")
     if logy:
         ax.set_yscale("log")
-    ax.set_xlabel(_pretty(x))
-    ax.set_ylabel(ylabel)
-    if hue is not None:
-        ax.legend(title=_pretty(hue))
+    ax.set_xlabel(_label(x, directions, units))
+    ax.set_ylabel(_y_label(y, directions, units, errorbar, repeated, logy, suffix))
+    if hue is not None and ax.get_legend() is not None:
+        _legend_outside(ax, _pretty(hue))
     if title:
         ax.set_title(title)
     return fig
@@ -707,7 +993,7 @@ def heatmap(
                 rgba = colormap(scaled)
                 rgb[i, j] = rgba[:3]
                 luminance = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2]
-                texts[i][j] = (_fmt(float(value)), "black" if luminance > 0.5 else "white")
+                texts[i][j] = (format_number(float(value)), "black" if luminance > 0.5 else "white")
             else:
                 text = str(value)
                 rgb[i, j] = to_rgb(tint_of[text])
@@ -751,14 +1037,18 @@ def heatmap(
 
 __all__ = [
     "DEFAULT_REFERENCES",
+    "ERRORBAR_DEFAULT",
     "OKABE_ITO",
     "PALETTE",
     "STYLE",
+    "axis_label",
     "bar_chart",
     "heatmap",
     "histograms",
     "line_chart",
     "method_colors",
+    "place_labels",
+    "point_chart",
     "radar",
     "roc_curves",
     "tradeoff_scatter",

@@ -81,7 +81,7 @@ def sweep(specs: Sequence[Any], desc: str = "runs") -> list[Any]:
     for spec in specs:  # fail on an unregistered spec before any work
         _compute_of(spec)
     results = []
-    with progress.progress(len(specs), desc, unit="run") as bar:
+    with progress.bar(len(specs), desc, unit="run") as bar:
         for spec in specs:
             done = is_done(spec)
             result = run(spec)

@@ -38,7 +38,7 @@ import torch
 from transformers import PreTrainedModel, get_scheduler
 
 from lib import distributed, models
-from lib.progress import progress
+from lib import progress
 from lib.specs import LoraSpec, TrainSpec
 
 logger = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def train(
     counts = torch.zeros(2, dtype=torch.float64)
     model.train()
     start = time.perf_counter()
-    with PeakMemory(device) as memory, progress(total_steps, desc) as bar:
+    with PeakMemory(device) as memory, progress.bar(total_steps, desc) as bar:
         try:
             for group in _steps(micro_batches, n_micro, spec.grad_accum):
                 mine = group[rank::world]

@@ -60,3 +60,34 @@ def _tiny_pristine(tiny_tokenizer):
 def tiny_model(_tiny_pristine):
     """A fresh copy of `tiny-random` (float32, CPU, eval mode): tests may modify it freely."""
     return copy.deepcopy(_tiny_pristine)
+
+
+@pytest.fixture(scope="session")
+def smoke_reports(tmp_path_factory, study_cache_dir):
+    """Every notebook executed ONCE with params/smoke.yaml into one reports folder, with the
+    index built: shared by the notebook, report-quality and browser tests (a smoke run takes
+    about a minute). Returns the folder; `<folder>/<stem>/manifest.json` says how each went.
+
+    The kernel gets a fresh cache (it inherits STUDY_CACHE_DIR), seeded with the tokenizer only:
+    building it from the GGUF is the same few seconds in every notebook and not under test.
+    """
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    from lib import models, paths, reporting
+
+    tokenizer_dir = models.load_tokenizer(models.TINY).name_or_path
+    cache = tmp_path_factory.mktemp("smoke-cache")
+    shutil.copytree(tokenizer_dir, cache / "models" / Path(tokenizer_dir).name)
+    root = tmp_path_factory.mktemp("smoke-reports")
+    params = yaml.safe_load((paths.PARAMS_DIR / "smoke.yaml").read_text())
+    previous = os.environ.get("STUDY_CACHE_DIR")
+    os.environ["STUDY_CACHE_DIR"] = str(cache)
+    try:
+        reporting.run_notebooks(reporting.available_notebooks(), params, root, profile="smoke")
+    finally:
+        os.environ["STUDY_CACHE_DIR"] = previous if previous is not None else str(study_cache_dir)
+    reporting.build_index(root)
+    return root

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import ast
 import json
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 import yaml
 
-from lib import models, paths, reporting
+from lib import paths, reporting
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 SMOKE = yaml.safe_load((paths.PARAMS_DIR / "smoke.yaml").read_text())
@@ -62,19 +61,15 @@ def test_unknown_parameter_is_rejected(tmp_path: Path) -> None:
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_with_smoke_params(nb: Path, tmp_path: Path, monkeypatch) -> None:
-    # A fresh cache for the kernel (it inherits the variable), seeded with the tokenizer only:
-    # building it from the GGUF is the same few seconds in every notebook and not under test.
-    tokenizer_dir = models.load_tokenizer(models.TINY).name_or_path
-    shutil.copytree(tokenizer_dir, tmp_path / "cache" / "models" / Path(tokenizer_dir).name)
-    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path / "cache"))
+def test_notebook_runs_with_smoke_params(nb: Path, smoke_reports: Path) -> None:
+    # The notebooks ran once for the session (tests/conftest.py: smoke_reports), shared with
+    # the report-quality and browser tests.
     declared = reporting.declared_parameters(nb)
     params = {k: v for k, v in SMOKE.items() if k in declared}
-    out = tmp_path / nb.stem
-    executed = reporting.execute(nb, out, params, profile="smoke")
-    assert executed.exists() and (out / f"{nb.stem}.html").exists()
+    out = smoke_reports / nb.stem
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "ok"
+    assert manifest["status"] == "ok", manifest["error"]
+    assert (out / f"{nb.stem}.ipynb").exists() and (out / f"{nb.stem}.html").exists()
     records = json.loads((out / "records.json").read_text())
     assert records, "the notebook recorded no headline numbers"
     declared_checks = nbformat.read(nb, as_version=4).metadata.get("study", {})

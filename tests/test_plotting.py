@@ -100,7 +100,17 @@ def test_histograms_with_nan_and_zero() -> None:
     assert plotting.histograms({"a": rng.normal(size=20)}).axes[0].get_ylabel() == "density"
 
 
-def test_bar_chart() -> None:
+def _bar_heights(ax) -> list[float]:
+    return sorted(
+        round(float(p.get_height()), 6)
+        for c in ax.containers
+        if isinstance(c, BarContainer)
+        for p in c
+        if np.isfinite(p.get_height())
+    )
+
+
+def test_bar_chart_means_and_confidence_intervals() -> None:
     df = pd.DataFrame(
         {
             "split": ["forget", "forget", "retain", "retain", "holdout", "forget"],
@@ -110,12 +120,100 @@ def test_bar_chart() -> None:
     )
     fig = plotting.bar_chart(df, "split", "rouge", hue="method", logy=True)
     (ax,) = fig.axes
-    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
-    assert sum(len(c) for c in bars) == 3 * 2  # 3 splits x 2 methods, missing ones empty
-    assert "mean ± sd" in ax.get_ylabel()
-    assert any(t.get_text() == "n/a" for t in ax.texts)
-    fig = plotting.bar_chart(df, "split", "rouge")
-    assert sum(len(c) for c in fig.axes[0].containers if isinstance(c, BarContainer)) == 3
+    # forget/ga is the mean of 0.1 and 0.2; retain/ga's 0 is clipped to the floor 0.01 (one
+    # decade below the smallest positive value); holdout/ga is all NaN: no bar, "n/a".
+    assert _bar_heights(ax) == [0.01, 0.15, 0.3, 0.8]
+    assert "mean, 95% bootstrap CI" in ax.get_ylabel() and "drawn at 1e-02" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.texts] == ["n/a"]
+    # one error bar: the only group with two rows (forget/ga), within the range of its rows
+    finite = [y[np.isfinite(y)] for y in (np.asarray(ln.get_ydata(), float) for ln in ax.lines)]
+    (error_bar,) = [y for y in finite if y.size]
+    assert 0.1 <= error_bar.min() < 0.15 < error_bar.max() <= 0.2
+    single = plotting.bar_chart(df.iloc[[1, 3]], "split", "rouge")  # one row per bar
+    assert _bar_heights(single.axes[0]) == [0.3, 0.8]
+    assert "CI" not in single.axes[0].get_ylabel()  # no spread to show, none claimed
+    sd = plotting.bar_chart(df, "split", "rouge", errorbar=("sd", 1))
+    assert "mean ± sd" in sd.axes[0].get_ylabel()
+    with pytest.raises(ValueError, match="'ci', 'pi', 'sd', 'se'"):
+        plotting.bar_chart(df, "split", "rouge", errorbar="iqr")
+
+
+def test_labels_state_direction_and_unit() -> None:
+    df = pd.DataFrame({"method": ["ga", "npo"], "flops": [1e9, 2e9]})
+    fig = plotting.bar_chart(
+        df, "method", "flops", logy=True, directions={"flops": "lower"}, units={"flops": "FLOPs"}
+    )
+    assert fig.axes[0].get_ylabel().startswith("flops [FLOPs] (↓ better)\n(log)")
+
+
+def test_point_chart() -> None:
+    df = pd.DataFrame(
+        {
+            "lr": [1e-5, 1e-5, 1e-4, 1e-4] * 2,
+            "method": ["ga"] * 4 + ["npo"] * 4,
+            "forget_quality": [0.1, 0.3, 0.5, 0.7, 0.2, 0.2, 0.4, 0.4],
+        }
+    )
+    fig = plotting.point_chart(df, "lr", "forget_quality", hue="method")
+    (ax,) = fig.axes
+    means = sorted(
+        round(float(v), 6)
+        for ln in ax.lines
+        if len(ln.get_xdata()) == 2 and ln.get_marker() not in (None, "None", "")
+        for v in ln.get_ydata()
+    )
+    assert means == [0.2, 0.2, 0.4, 0.6]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1e-05", "0.0001"]
+
+
+def test_line_chart() -> None:
+    steps = np.arange(5)
+    df = pd.DataFrame(
+        {
+            "step": np.tile(steps, 4),
+            "method": np.repeat(["ga", "npo"], 10),
+            "loss": np.r_[np.linspace(1, 0, 10), [0.5] * 9, np.nan],
+        }
+    )
+    fig = plotting.line_chart(df, "step", "loss", hue="method", logy=True)
+    (ax,) = fig.axes
+    drawn = [ln for ln in ax.lines if len(ln.get_xdata()) > 0]
+    assert len(drawn) == 2  # one line per method (seaborn's legend proxies are empty)
+    assert len(ax.collections) == 2  # one CI band per method (two seeds per step)
+    assert ax.get_yscale() == "log"
+    assert len(plotting.line_chart(df, "step", "loss").axes[0].lines) >= 1
+    df.loc[df["step"] == 4, "loss"] = np.nan  # step 4 has no value for either method
+    notes = [
+        t.get_text() for t in plotting.line_chart(df, "step", "loss", hue="method").axes[0].texts
+    ]
+    assert notes == ["no value: ga at step=4, npo at step=4"]
+
+
+def test_tradeoff_labels_do_not_overlap_on_a_crowded_plot() -> None:
+    """ga, ga_kl and npo once overlapped; here ten methods share one point and three more are
+    near it: every label must still have its own space, inside the axes."""
+    import itertools
+
+    names = ["ga", "ga_kl", "npo", "grad_diff", "simnpo", "idk", "idk_dpo", "rmu", "icul", "x"]
+    df = pd.DataFrame(
+        {
+            "method": ["target", *names, "near1", "near2", "near3", "retrain"],
+            "model_utility": [0.40] * 11 + [0.401, 0.399, 0.4005, 0.38],
+            "forget_quality": [0.2] * 11 + [0.21, 0.19, 0.2, 1.0],
+        }
+    )
+    fig = plotting.tradeoff_scatter(df)
+    (ax,) = fig.axes
+    fig.draw_without_rendering()
+    renderer = plotting._renderer(fig)
+    labels = [t for t in ax.texts if t.get_text() in set(df["method"])]
+    assert sorted(t.get_text() for t in labels) == sorted(df["method"])
+    boxes = [plotting.text_box(t, renderer) for t in labels]
+    for (a, ta), (b, tb) in itertools.combinations(zip(boxes, labels, strict=True), 2):
+        assert not a.overlaps(b), f"labels {ta.get_text()!r} and {tb.get_text()!r} overlap"
+    frame = ax.get_window_extent(renderer)
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 + 1 for b in boxes)
+    assert all(frame.y0 <= b.y0 and b.y1 <= frame.y1 + 1 for b in boxes)
 
 
 def test_heatmap_of_mixed_table() -> None:
@@ -133,23 +231,6 @@ def test_heatmap_of_mixed_table() -> None:
     assert len([a for a in ax.get_children() if isinstance(a, AxesImage)]) == 1
     texts = [t.get_text() for t in ax.texts]
     assert len(texts) == 12 - 2  # two missing cells are blank
-    assert texts.count("✓") == 3 and "3.5" in texts
+    assert texts.count("✓") == 3 and "3.50" in texts  # lib.reporting.format_number
     with pytest.raises(ValueError, match="non-empty"):
         plotting.heatmap(pd.DataFrame())
-
-
-def test_line_chart() -> None:
-    steps = np.arange(5)
-    df = pd.DataFrame(
-        {
-            "step": np.tile(steps, 4),
-            "method": np.repeat(["ga", "npo"], 10),
-            "loss": np.r_[np.linspace(1, 0, 10), [0.5] * 9, np.nan],
-        }
-    )
-    fig = plotting.line_chart(df, "step", "loss", hue="method", logy=True)
-    (ax,) = fig.axes
-    assert len(ax.lines) == 2
-    assert len(ax.collections) == 2  # one ± sd band per method (two seeds per step)
-    assert ax.get_yscale() == "log"
-    assert len(plotting.line_chart(df, "step", "loss").axes[0].lines) == 1

@@ -259,6 +259,7 @@ def evaluate_model(
     data: DataSpec,
     evaluation: EvalSpec,
     context: str = "",
+    desc: str = "evaluate",
 ) -> SuiteStats:
     """Run the suite on a loaded model (uncached)."""
     bench = benchmark_data(data)
@@ -272,6 +273,7 @@ def evaluate_model(
         probes(model_spec, evaluation)[0],
         evaluation,
         context,
+        desc,
     )
 
 
@@ -281,6 +283,7 @@ def cached_stats(
     model_spec: ModelSpec,
     data: DataSpec,
     evaluation: EvalSpec,
+    desc: str = "evaluate",
 ) -> SuiteStats:
     """Suite statistics of a stored model (`model_key` names it), cached."""
     key = spec_key({"model": model_key, "eval": evaluation, "data": data, "context": ""})
@@ -288,11 +291,20 @@ def cached_stats(
 
 
 def finetuned_stats(spec: FinetuneSpec, evaluation: EvalSpec) -> SuiteStats:
-    return cached_stats(spec.key(), lambda: load_finetuned(spec), spec.model, spec.data, evaluation)
+    return cached_stats(
+        spec.key(),
+        lambda: load_finetuned(spec),
+        spec.model,
+        spec.data,
+        evaluation,
+        desc=f"evaluate {'target' if spec.split == 'full' else 'oracle'} ({spec.split})",
+    )
 
 
 def base_stats(model: ModelSpec, data: DataSpec, evaluation: EvalSpec) -> SuiteStats:
-    return cached_stats(spec_key(model), lambda: load_base(model), model, data, evaluation)
+    return cached_stats(
+        spec_key(model), lambda: load_base(model), model, data, evaluation, desc="evaluate base"
+    )
 
 
 def setup_table(target: FinetuneSpec, evaluation: EvalSpec) -> pd.DataFrame:
@@ -385,7 +397,12 @@ def run_unlearning(spec: UnlearnSpec) -> RunResult:
         stats = oracle
     else:
         stats = evaluate_model(
-            unlearned.model, spec.target.model, spec.target.data, spec.evaluation, unlearned.context
+            unlearned.model,
+            spec.target.model,
+            spec.target.data,
+            spec.evaluation,
+            unlearned.context,
+            desc=f"evaluate {spec.method}",
         )
     done = unlearned.train
     flops = unlearned.flops

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lib import metrics
+from lib import metrics, progress
 from lib.evaluate import SharedPromptResult, TokenCounter, TokenScores, score_and_generate
 from lib.metrics import mia
 from lib.prompting import format_prompt
@@ -117,6 +117,7 @@ def collect(
     probes: Sequence[Row],
     spec: EvalSpec,
     context: str = "",
+    desc: str = "evaluate",
 ) -> SuiteStats:
     """Run every forward pass and generation the suite needs (context = ICU prompt, if any).
 
@@ -150,12 +151,20 @@ def collect(
     def perturbed(r: Row) -> list[str]:
         return list(r["perturbed_answers"])
 
-    f = run(forget, answer=answer, paraphrased=paraphrased, perturbed=perturbed)
-    f_para = run(forget, question="paraphrased_question")
-    mh = run(multihop)
-    ho = run(holdout, generate=False, answer=answer)
-    re = run(retain, answer=answer, paraphrased=paraphrased, perturbed=perturbed)
-    pr = run(probes, answer=answer, perturbed=perturbed)
+    total = 2 * len(forget) + len(multihop) + len(holdout) + len(retain) + len(probes)
+    with progress.bar(total, desc, unit="question") as bar:
+        f = run(forget, answer=answer, paraphrased=paraphrased, perturbed=perturbed)
+        bar.update(len(forget))
+        f_para = run(forget, question="paraphrased_question")
+        bar.update(len(forget))
+        mh = run(multihop)
+        bar.update(len(multihop))
+        ho = run(holdout, generate=False, answer=answer)
+        bar.update(len(holdout))
+        re = run(retain, answer=answer, paraphrased=paraphrased, perturbed=perturbed)
+        bar.update(len(retain))
+        pr = run(probes, answer=answer, perturbed=perturbed)
+        bar.update(len(probes))
     n_pert = len(forget[0]["perturbed_answers"]) if forget else 0
     stats = SuiteStats(
         forget=f.scores["answer"],
