@@ -37,8 +37,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, get_scheduler
 
-from lib import distributed, models
-from lib import progress
+from lib import distributed, models, progress
 from lib.specs import LoraSpec, TrainSpec
 
 logger = logging.getLogger(__name__)
