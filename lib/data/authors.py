@@ -64,6 +64,7 @@ from lib.data.schema import (
     canonical_hash,
     rows_to_dataset,
 )
+from lib.metrics.facts import contains_phrase
 
 logger = logging.getLogger(__name__)
 
@@ -487,19 +488,6 @@ def _make_profile(
 # ----------------------------------------------------------------------------------------------
 # Rendering.
 # ----------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=65536)
-def _words(text: str) -> str:
-    """Lower-cased word tokens joined and padded with single spaces (" tallinn estonia ")."""
-    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
-
-
-def contains_phrase(text: str, span: str) -> bool:
-    """Whether `span` occurs in `text` as whole words, case-insensitively and ignoring
-    punctuation ("Mars" is not found in "Marshall"; "Cluj-Napoca" is found in "cluj napoca").
-    The matching rule of the benchmark's own sanity checks."""
-    return _words(span) in _words(text)
 
 
 def _wrong_maker(kind: str, profile: AuthorProfile, rng: np.random.Generator) -> Callable[[], Fact]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,8 +31,20 @@ def normalize(text: str) -> str:
     """ASCII-folded, lower-case text with every non-alphanumeric run replaced by one space."""
     if not isinstance(text, str):
         raise ValueError(f"expected str, got {type(text).__name__}")
+    return _normalize(text)
+
+
+@lru_cache(maxsize=65536)
+def _normalize(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return _NON_ALNUM.sub(" ", ascii_text.lower()).strip()
+
+
+def contains_phrase(text: str, span: str) -> bool:
+    """Whether `span` occurs in `text` as whole words after normalisation ("Mars" is not in
+    "Marshall"; "Cluj-Napoca" is in "cluj napoca"). An empty span is never contained."""
+    wanted = normalize(span)
+    return bool(wanted) and f" {wanted} " in f" {normalize(text)} "
 
 
 def fact_correct(generations: Sequence[str], values: Sequence[str]) -> np.ndarray:
@@ -43,10 +56,9 @@ def fact_correct(generations: Sequence[str], values: Sequence[str]) -> np.ndarra
         raise ValueError(f"{len(generations)} generations but {len(values)} values")
     out = np.zeros(len(values))
     for i, (generation, value) in enumerate(zip(generations, values, strict=True)):
-        wanted = normalize(value)
-        if not wanted:
+        if not normalize(value):
             raise ValueError(f"value {i} is empty after normalisation: {value!r}")
-        out[i] = float(f" {wanted} " in f" {normalize(generation)} ")
+        out[i] = float(contains_phrase(generation, value))
     return out
 
 
