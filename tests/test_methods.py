@@ -393,6 +393,13 @@ def test_gradient_method_unlearn_runs_the_loop(name, tiny_model, tiny_tokenizer,
     assert all(p.requires_grad for p in out.model.parameters())
 
 
+def test_gradient_method_unlearn_passes_the_step_hook(tiny_model, tiny_tokenizer, request_data):
+    seen = []
+    ctx = _context(tiny_tokenizer, tiny_model, on_step=lambda s, t, m: seen.append((s, t)))
+    out = methods.get("ga").unlearn(tiny_model, request_data, ctx)
+    assert seen == [(1, 2), (2, 2)] and out.train.steps == 2
+
+
 def test_unlearn_data_names_missing_streams(request_data):
     with pytest.raises(KeyError, match="has no stream 'nope'"):
         request_data["nope"]

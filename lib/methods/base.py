@@ -22,7 +22,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lib.batches import Batch, Row, anchored_batches, n_micro_batches
 from lib.specs import TrainSpec
-from lib.train import TrainResult, attach_lora, merge_lora, seed_everything, train
+from lib.train import StepHook, TrainResult, attach_lora, merge_lora, seed_everything, train
 
 FAMILIES = (
     "gradient ascent",  # GA and its regularised variants
@@ -82,7 +82,9 @@ class UnlearnContext:
 
     `load_reference()` loads a fresh, frozen copy of the model unlearning starts from;
     `retrain(rows)` is the benchmark's own training recipe applied to `rows` from the base
-    model (exact unlearning); `desc` labels progress output.
+    model (exact unlearning); `desc` labels progress output; `on_step(step, total_steps,
+    model)`, if given, is passed to the training loop of loss-based methods (`lib.train.train`:
+    called after every optimiser step, e.g. to evaluate along the trajectory).
     """
 
     tokenizer: PreTrainedTokenizerBase
@@ -90,6 +92,7 @@ class UnlearnContext:
     load_reference: Callable[[], PreTrainedModel]
     retrain: Callable[[Sequence[Row]], Unlearned] | None = None
     desc: str = ""
+    on_step: StepHook | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ class GradientMethod(Method):
             loss_fn,
             spec,
             desc=ctx.desc or f"unlearn {self.name}",
+            on_step=ctx.on_step,
         )
         model = merge_lora(model)
         for p in model.parameters():
