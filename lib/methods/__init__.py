@@ -99,3 +99,5 @@ __all__ = [
     "taxonomy",
     "validate",
 ]
+
+from lib.methods import pretrained  # noqa: E402,F401  (Yao et al. 2024, notebook 02)
