@@ -30,7 +30,11 @@ def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor,
     logits, labels = shifted(logits, labels)
     mask = labels != IGNORE
     safe = labels.clamp(min=0)
-    nll = F.cross_entropy(logits.transpose(1, 2), safe, reduction="none")
+    # One row per position: cross-entropy over a class dimension in the middle ((B, V, T), the
+    # transposed layout) is several times slower on CPU, forward and backward
+    # (bench/cross_entropy_layout.py).
+    flat = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), safe.reshape(-1), reduction="none")
+    nll = flat.view(safe.shape)
     return nll * mask, mask
 
 
