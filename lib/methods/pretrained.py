@@ -49,8 +49,9 @@ Every method minimises one form, the mean over the chunks b of a micro-batch of
   `official_off_by_one=True` reproduces the code, including `logits[..., -1] = -inf`, which
   removes the last *vocabulary id*. The labels need one forward pass of the original model over
   the forget chunks: a benchmark may precompute (and cache) them and pass them as the aligned
-  stream `forget_adversarial` (rows with `labels`); otherwise the method computes them from
-  `UnlearnContext.load_reference()`. Either way the pass is counted as reference tokens.
+  stream `forget_adversarial` (or `forget_adversarial_official`; rows with `labels`); otherwise
+  the method computes them from `UnlearnContext.load_reference()`. Either way the pass is
+  counted as reference tokens.
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ PAPER_NAMES = {
     "pt_ga_kl_gen": "GA+KL_gen",
 }
 ADVERSARIAL_STREAM = "forget_adversarial"
+
+
+def adversarial_stream(official_off_by_one: bool) -> str:
+    """Name of the optional stream of precomputed AS labels for one alignment."""
+    return ADVERSARIAL_STREAM + ("_official" if official_off_by_one else "")
 
 
 # --------------------------------------------------------------------------- label builders
@@ -399,12 +405,11 @@ class AdversarialSamples(PretrainedMethod):
     def forget_labels(self, data, ctx):
         rows = data["forget"]
         n_tokens = sum(len(token_ids(ctx.tokenizer, r["text"], ctx.train.max_length)) for r in rows)
-        if ADVERSARIAL_STREAM in data.streams:
-            given = data[ADVERSARIAL_STREAM]
+        stream = adversarial_stream(self.official_off_by_one)
+        if stream in data.streams:
+            given = data[stream]
             if len(given) != len(rows):
-                raise ValueError(
-                    f"{ADVERSARIAL_STREAM} has {len(given)} rows for {len(rows)} forget rows"
-                )
+                raise ValueError(f"{stream} has {len(given)} rows for {len(rows)} forget rows")
             return [np.asarray(r["labels"], dtype=np.int64) for r in given], n_tokens
         original = ctx.load_reference()
         labels = adversarial_labels(
