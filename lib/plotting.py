@@ -1035,6 +1035,140 @@ def heatmap(
     return fig
 
 
+def _tick(value: Any) -> str:
+    """A grid value as a tick label: whole numbers as integers, the rest as in the tables."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e6 else format_number(number)
+
+
+@_styled
+def grid_heatmaps(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    value: str,
+    facet: str,
+    *,
+    mark: str | None = None,
+    log: bool = False,
+    ncols: int = 4,
+    cmap: str = "cividis",
+    title: str | None = None,
+    directions: Mapping[str, Any] | None = None,
+    units: Mapping[str, str] | None = None,
+) -> Figure:
+    """Small multiples of one metric over a 2-D grid: one panel per `facet` value (e.g. a
+    method) showing `value` for every (`x`, `y`) cell (e.g. epochs x learning rate).
+
+    All panels share one colour scale (log10 when `log`; values <= 0 are then left blank and
+    noted), so equal colours mean equal values across panels; each cell shows its value. Cells
+    where the boolean column `mark` is True get a thick outline (e.g. a "good region"), and
+    the legend says what it means. Grid values are sorted; panels keep their order of first
+    appearance; several rows per cell are averaged; a missing cell is blank.
+    """
+    _check_columns(df, [x, y, value, facet, mark])
+    if df.empty:
+        raise ValueError("grid_heatmaps needs a non-empty DataFrame")
+    data = df.copy()
+    data[value] = pd.to_numeric(data[value], errors="coerce")
+    facets = _categories(data[facet])
+    xs, ys = sorted(data[x].unique()), sorted(data[y].unique())
+    shown = data[value].to_numpy(dtype=float)
+    n_dropped = 0
+    if log:
+        n_dropped = int(np.sum(np.isfinite(shown) & (shown <= 0)))
+        shown = np.where(shown > 0, shown, np.nan)
+        data["_shade"] = np.log10(shown)
+    else:
+        data["_shade"] = shown
+    finite = data["_shade"].to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi == lo:
+        hi = lo + 1.0
+    colormap = mpl.colormaps[cmap]
+    ncols = max(1, min(ncols, len(facets)))
+    nrows = math.ceil(len(facets) / ncols)
+    width = max(1.0, 0.62 * len(xs) + 1.3)
+    fig = Figure(
+        figsize=(width * ncols + 1.2, (0.42 * len(ys) + 1.1) * nrows + (0.4 if title else 0)),
+        layout="constrained",
+    )
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    image = None
+    for k, name in enumerate(facets):
+        ax = axes[k // ncols][k % ncols]
+        panel = data[data[facet] == name]
+        grid = np.full((len(ys), len(xs)), np.nan)
+        values = np.full((len(ys), len(xs)), np.nan)
+        marked = np.zeros((len(ys), len(xs)), dtype=bool)
+        for (xv, yv), cell in panel.groupby([x, y], sort=False):
+            i, j = ys.index(yv), xs.index(xv)
+            grid[i, j] = cell["_shade"].mean()
+            values[i, j] = cell[value].mean()
+            if mark is not None:
+                marked[i, j] = bool(cell[mark].astype(bool).any())
+        image = ax.imshow(
+            np.ma.masked_invalid(grid),
+            cmap=colormap,
+            vmin=lo,
+            vmax=hi,
+            aspect="auto",
+            origin="lower",
+            interpolation="nearest",
+        )
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                if np.isfinite(values[i, j]):
+                    scaled = (grid[i, j] - lo) / (hi - lo) if np.isfinite(grid[i, j]) else 0.5
+                    rgba = colormap(float(np.clip(scaled, 0, 1)))
+                    light = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] > 0.5
+                    ax.text(
+                        j,
+                        i,
+                        format_number(float(values[i, j])),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="black" if light else "white",
+                    )
+                if marked[i, j]:
+                    ax.add_patch(
+                        mpl.patches.Rectangle(
+                            (j - 0.46, i - 0.46),
+                            0.92,
+                            0.92,
+                            fill=False,
+                            edgecolor="#D55E00",
+                            linewidth=2.2,
+                        )
+                    )
+        ax.set_xticks(range(len(xs)), [_tick(v) for v in xs])
+        ax.set_yticks(range(len(ys)), [_tick(v) for v in ys])
+        ax.set_xlabel(_label(x, directions, units))
+        ax.set_ylabel(_label(y, directions, units) if k % ncols == 0 else "")
+        ax.set_title(str(name))
+        ax.grid(False)
+    for k in range(len(facets), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    label = _label(value, directions, units) + (" (log10 colour scale)" if log else "")
+    bar = fig.colorbar(image, ax=axes, shrink=0.9)
+    if log:
+        ticks = bar.get_ticks()
+        bar.set_ticks(ticks, labels=[format_number(float(10**t)) for t in ticks])
+    bar.set_label(label)
+    notes = []
+    if mark is not None:
+        notes.append(f"outlined: {_pretty(mark)}")
+    if n_dropped:
+        notes.append(f"{n_dropped} value(s) <= 0 not shown on the log scale")
+    if notes:
+        fig.text(0.0, 0.0, "; ".join(notes), fontsize=8, color="#555555", ha="left", va="bottom")
+    if title:
+        fig.suptitle(title, fontweight="bold")
+    return fig
+
+
 __all__ = [
     "DEFAULT_REFERENCES",
     "ERRORBAR_DEFAULT",
@@ -1043,6 +1177,7 @@ __all__ = [
     "STYLE",
     "axis_label",
     "bar_chart",
+    "grid_heatmaps",
     "heatmap",
     "histograms",
     "line_chart",

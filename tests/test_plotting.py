@@ -234,3 +234,37 @@ def test_heatmap_of_mixed_table() -> None:
     assert texts.count("✓") == 3 and "3.50" in texts  # lib.reporting.format_number
     with pytest.raises(ValueError, match="non-empty"):
         plotting.heatmap(pd.DataFrame())
+
+
+def test_grid_heatmaps_share_one_scale_and_outline_marked_cells() -> None:
+    rows = []
+    for method, scale in (("a", 1.0), ("b", 10.0), ("c", 100.0)):
+        for lr in (1e-5, 1e-4):
+            for epochs in (1, 2, 3):
+                value = scale * lr * 1e5 * epochs
+                rows.append(
+                    {
+                        "method": method,
+                        "lr": lr,
+                        "epochs": epochs,
+                        "ppl": value,
+                        "good": method == "b" and epochs > 1,
+                    }
+                )
+    df = pd.DataFrame(rows[:-1])  # one missing cell in the last panel
+    fig = plotting.grid_heatmaps(
+        df, "epochs", "lr", "ppl", "method", mark="good", log=True, ncols=2, title="grid"
+    )
+    panels = [ax for ax in fig.axes if ax.get_title() in ("a", "b", "c")]
+    assert [ax.get_title() for ax in panels] == ["a", "b", "c"]
+    images = [next(a for a in ax.get_children() if isinstance(a, AxesImage)) for ax in panels]
+    assert len({im.get_clim() for im in images}) == 1  # one colour scale for all panels
+    assert images[0].get_clim() == pytest.approx((0.0, np.log10(2000.0)))  # c/1e-4/3 is missing
+    assert sum(len(ax.patches) for ax in panels) == 4  # b at epochs 2 and 3, both learning rates
+    assert [len(ax.texts) for ax in panels] == [6, 6, 5]
+    assert any("outlined: good" in t.get_text() for t in fig.texts)
+    negative = df.assign(ppl=df["ppl"] - 2.0)
+    fig = plotting.grid_heatmaps(negative, "epochs", "lr", "ppl", "method", log=True)
+    assert any("<= 0 not shown" in t.get_text() for t in fig.texts)
+    with pytest.raises(KeyError, match="columns"):
+        plotting.grid_heatmaps(df, "epochs", "lr", "nope", "method")
