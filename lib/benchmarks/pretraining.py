@@ -38,6 +38,7 @@ labels and run results.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -45,7 +46,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -405,7 +406,15 @@ def load_base(model: ModelSpec) -> PreTrainedModel:
 
 
 def load_folder(folder: Path, model: ModelSpec) -> PreTrainedModel:
-    loaded, _ = models.load_model(str(folder), model.dtype, model.device)
+    """A fresh copy of a stored checkpoint. The last two checkpoints read stay in memory, so
+    the many runs that start from the target copy it instead of reading it (and its
+    tokenizer) from disk every time."""
+    return copy.deepcopy(_pristine(str(folder), model.dtype, model.device))
+
+
+@lru_cache(maxsize=2)
+def _pristine(folder: str, dtype: str, device: str) -> PreTrainedModel:
+    loaded, _ = models.load_model(folder, dtype, device)
     return loaded
 
 
