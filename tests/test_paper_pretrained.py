@@ -272,3 +272,21 @@ def test_claims_that_do_not_hold_or_cannot_be_tested(cfg, synthetic):
     gen_wins = result.areas.assign(area=[0.0, 0.25, 0.75])
     assert pretrained.claim_robustness(cfg, main, gen_wins, result.levels).verdict == "did not hold"
     assert pretrained.claim_general_retain(main, gen_wins).verdict == "did not hold"
+
+
+def test_native_mode_has_a_target_but_no_retrained_reference(synthetic):
+    native = pretrained.config(**{**PARAMS, "continued": False})
+    setup = pretrained.setup(native)
+    assert list(setup.index.get_level_values("model").unique()) == ["target"]
+    text, _ = pretrained.membership(setup, native)
+    assert "Native mode" in text and "retrained AUC" not in text
+    main = pretrained.main_runs(native, setup)
+    assert "retrained" not in main.table.index.get_level_values("method")
+    cost = pretrained.costs(native, main)
+    assert (
+        cost["ratio_vs_retrained_slice"].isna().all() and cost["ratio_vs_pretraining"].gt(0).all()
+    )
+    result = pretrained.grid(native)
+    records = pretrained.records(main, result, cost)
+    assert math.isnan(records["pt_ga"]["code"]["mink_auc_retrained"])
+    assert pretrained.claims(native, main, result, cost)[0].verdict == "held"
