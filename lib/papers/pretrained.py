@@ -513,6 +513,11 @@ def grid_levels(cfg: Config) -> pd.DataFrame:
         )
     levels = pd.DataFrame(rows).set_index("domain")
     levels["general_limit"] = levels["target_general_ppl"] * (1 + GENERAL_TOLERANCE)
+    if cfg.pretrain.continued:  # for comparison: where exact retraining puts the forget PPL
+        retrained = pt.stored_model_scores(cfg.pretrain, "retrained", cfg.evaluation).sets
+        levels["retrained_forget_ppl"] = [
+            pt.macro_ppl(retrained[f"{d}/forget"].logprobs) for d in levels.index
+        ]
     return levels
 
 
