@@ -237,6 +237,9 @@ def test_main_table_grid_costs_and_claims_by_hand(cfg, synthetic):
     areas = result.areas.set_index("method")["area"]
     # GA never keeps utility; GD_in: 3 of 4 cells; GD_gen: 1 of 4 cells
     assert areas.to_dict() == {"GA": 0.0, "GA+GD_in": 0.75, "GA+GD_gen": 0.25}
+    assert level["retrained_forget_ppl"] == pytest.approx(math.exp(3.1))  # chunks -3.05, -3.15
+    strict = result.areas.set_index("method")["area_retrained_level"]
+    assert strict.to_dict() == {"GA": 0.0, "GA+GD_in": 0.75, "GA+GD_gen": 0.25}
 
     cost = pretrained.costs(cfg, main)
     assert cost["ratio_vs_pretraining"].iloc[0] == pytest.approx(6 * 1e6 * 2e12 / 1e12)

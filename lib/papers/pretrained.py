@@ -17,7 +17,10 @@ Claims under test:
 
 The good region of a grid cell: forget perplexity at or above the target's perplexity on the
 domain's approximate (never trained) chunks, and general perplexity within `GENERAL_TOLERANCE`
-(5%) of the target's. Its area is the fraction of the grid's cells inside it (0 to 1).
+(5%) of the target's. Its area is the fraction of the grid's cells inside it (0 to 1). With a
+retrained model, `area_retrained_level` uses exact retraining's forget perplexity as the level
+instead (the approximate split is only a proxy: its documents may be easier or harder than the
+forget documents).
 """
 
 from __future__ import annotations
@@ -356,6 +359,12 @@ def membership(setup_table: pd.DataFrame, cfg: Config) -> tuple[str, dict[str, A
                 f"{r['forget_ppl']:.3g} (retrained), approximate PPL {t['approximate_ppl']:.3g}"
             )
             evidence[f"{domain} retrained AUC"] = round(float(r["mink_auc"]), 3)
+        if ("base", domain) in setup_table.index and cfg.pretrain.continued:
+            b = setup_table.loc[("base", domain)]
+            text += (
+                f"; before any training here the base model has forget PPL {b['forget_ppl']:.3g} "
+                f"vs approximate {b['approximate_ppl']:.3g}"
+            )
         lines.append(f"- {text}: {'members' if member else 'membership NOT established'}")
     n = sum(established)
     head = (
@@ -462,6 +471,10 @@ def summary(main: Main, areas: pd.DataFrame, cost: pd.DataFrame) -> pd.DataFrame
     per_method.index = [paper_name(m) for m in per_method.index]
     if not areas.empty:
         per_method["good_region_area"] = areas.groupby("method")["area"].mean()
+        if "area_retrained_level" in areas:
+            per_method["good_region_area_retrained_level"] = areas.groupby("method")[
+                "area_retrained_level"
+            ].mean()
     return per_method.rename_axis("method")
 
 
@@ -541,14 +554,21 @@ def grid(cfg: Config) -> Grid:
             )
     cells = pd.DataFrame(rows)
     level = levels.reindex(cells["domain"])
-    cells["good"] = (
-        (cells["forget_ppl"].to_numpy() >= level["forget_level"].to_numpy())
-        & (cells["general_ppl"].to_numpy() <= level["general_limit"].to_numpy())
-        & ~cells["diverged"].to_numpy()
+    keeps_utility = (cells["general_ppl"].to_numpy() <= level["general_limit"].to_numpy()) & ~(
+        cells["diverged"].to_numpy()
     )
-    areas = (
-        cells.groupby(["domain", "method"], sort=False)["good"].mean().rename("area").reset_index()
-    )
+    forget = cells["forget_ppl"].to_numpy()
+    cells["good"] = (forget >= level["forget_level"].to_numpy()) & keeps_utility
+    groups = ["domain", "method"]
+    areas = cells.groupby(groups, sort=False)["good"].mean().rename("area").reset_index()
+    if "retrained_forget_ppl" in levels:
+        # The same region with exact retraining's forget PPL as the level (our addition).
+        cells["good_vs_retrained"] = (
+            forget >= level["retrained_forget_ppl"].to_numpy()
+        ) & keeps_utility
+        areas["area_retrained_level"] = (
+            cells.groupby(groups, sort=False)["good_vs_retrained"].mean().to_numpy()
+        )
     return Grid(cells=cells, areas=areas, levels=levels)
 
 
