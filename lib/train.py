@@ -184,8 +184,12 @@ def train(
     loss_fn: LossFn,
     spec: TrainSpec,
     desc: str = "train",
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train the parameters of `model` that require gradients; see the module docstring.
+
+    `on_step(step)` is called after every optimiser step (e.g. to score checkpoints at epoch
+    boundaries); the model is in train mode before and after the call.
 
     The divergence guard checks every loss before its backward pass and every gradient norm
     before its update: a NaN/inf stops the run with `diverged=True`, and the model keeps the
@@ -257,6 +261,9 @@ def train(
                 result.log.append({"step": result.steps, **logs})
                 bar.set_postfix(loss=f"{logs['loss']:.3f}")
                 bar.update(1)
+                if on_step is not None:
+                    on_step(result.steps)
+                    model.train()
         except DivergenceError as err:
             logger.warning("%s: %s", desc, err)
             result.diverged, result.message = True, str(err)

@@ -29,12 +29,21 @@ from lib import cache as store
 from lib import methods as method_registry
 from lib import metrics, models, runner
 from lib.batches import Row, anchored_batches, n_micro_batches
-from lib.benchmarks.tofu_suite import EvalSpec, SuiteStats, collect, retain_subset, summarize
+from lib.benchmarks.tofu_suite import (
+    EvalSpec,
+    SuiteRows,
+    SuiteStats,
+    collect,
+    retain_subset,
+    summarize,
+)
 from lib.data import build_benchmark, filter_known, real_world_probes
 from lib.data.authors import FORGET_SPLITS
+from lib.data.tofu import TOFU_HUB_ID, load_tofu
 from lib.evaluate import generate
 from lib.methods import UnlearnContext, UnlearnData, Unlearned
 from lib.methods.losses import ce_mean, forward_logits
+from lib.metrics import facts
 from lib.specs import ModelSpec, TrainSpec, spec_key, to_dict
 from lib.train import TrainResult, attach_lora, merge_lora, seed_everything, train
 
@@ -42,24 +51,43 @@ logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- specs
+DATA_SOURCES = ("generated", "tofu")
+
+
 @dataclass(frozen=True)
 class DataSpec:
-    """Which fictitious-author benchmark and which forget split."""
+    """Which QA benchmark (generated fictitious authors, or the real TOFU) and which split."""
 
     n_authors: int = 40  # train authors (TOFU: 200)
     qa_per_author: int = 10  # QA pairs per author (TOFU: 20)
     seed: int = 0  # seed of the generated profiles and of the split permutation
-    forget_split: str = "forget10"  # forget01 | forget05 | forget10
+    forget_split: str = "forget10"  # forget01 | forget05 | forget10, or a `_val` split
+    source: str = "generated"  # generated | tofu (locuslab/TOFU through `datasets`)
+    path: str = ""  # tofu: hub id or local folder ("" = locuslab/TOFU)
 
     def __post_init__(self) -> None:
-        if self.forget_split not in FORGET_SPLITS:
-            raise ValueError(
-                f"forget_split must be one of {sorted(FORGET_SPLITS)}, got {self.forget_split!r}"
-            )
+        base = self.forget_split.removesuffix("_val")
+        if base not in FORGET_SPLITS:
+            allowed = sorted([*FORGET_SPLITS, *(f"{s}_val" for s in FORGET_SPLITS)])
+            raise ValueError(f"forget_split must be one of {allowed}, got {self.forget_split!r}")
+        if self.source not in DATA_SOURCES:
+            raise ValueError(f"source must be one of {DATA_SOURCES}, got {self.source!r}")
+        for name in ("n_authors", "qa_per_author"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"DataSpec.{name} must be an integer >= 1, got {value!r}")
 
     @property
     def retain_split(self) -> str:
         return self.forget_split.replace("forget", "retain")
+
+    @property
+    def validation(self) -> DataSpec:
+        """The validation request: forget authors disjoint from the test ones (trained by the
+        target), used to choose hyperparameters."""
+        if self.forget_split.endswith("_val"):
+            return self
+        return replace(self, forget_split=f"{self.forget_split}_val")
 
 
 @dataclass(frozen=True)
@@ -94,15 +122,18 @@ class UnlearnSpec:
     evaluation: EvalSpec = field(default_factory=EvalSpec)
     relearn: RelearnSpec | None = field(default_factory=RelearnSpec)
     hparams: tuple[tuple[str, Any], ...] = ()  # overrides of the method's defaults
+    quant_bits: tuple[int, ...] = ()  # quantization attack: re-measure at these weight bits
 
     @property
     def hparams_dict(self) -> dict[str, Any]:
         return dict(self.hparams)
 
 
-def oracle_of(target: FinetuneSpec) -> FinetuneSpec:
-    """The retain oracle's spec: the target's recipe on the retain split."""
-    return replace(target, split=target.data.retain_split)
+def oracle_of(target: FinetuneSpec, replica: int = 0) -> FinetuneSpec:
+    """The retain oracle's spec: the target's recipe on the retain split. `replica` > 0 gives
+    another oracle trained with another seed (the noise floor: two exact unlearnings)."""
+    train = replace(target.train, seed=target.train.seed + replica) if replica else target.train
+    return replace(target, split=target.data.retain_split, train=train)
 
 
 # --------------------------------------------------------------------------- data
@@ -118,6 +149,7 @@ class BenchmarkData:
     retain: list[Row]
     holdout: list[Row]  # never-trained authors, as many rows as the forget split
     multihop: list[Row]
+    combined: list[Row]
     subjects: tuple[str, ...]  # the forget authors
     split_hashes: dict[str, str]
 
@@ -133,17 +165,31 @@ class BenchmarkData:
 
 
 @cache
-def benchmark_data(data: DataSpec) -> BenchmarkData:
-    """Generate (deterministically) the benchmark rows of `data` (memoised per process)."""
-    bench = build_benchmark(
+def _benchmark(data: DataSpec):
+    """The generated benchmark or real TOFU (both `lib.data.QABenchmark`), memoised."""
+    if data.source == "tofu":
+        return load_tofu(data.forget_split.removesuffix("_val"), data.path or TOFU_HUB_ID)
+    return build_benchmark(
         n_authors=data.n_authors, qa_per_author=data.qa_per_author, seed=data.seed
     )
-    forget = [_row(q) for q in bench.split(data.forget_split)]
+
+
+def _rows(dataset) -> list[dict[str, Any]]:
+    return [dict(row) for row in dataset]
+
+
+@cache
+def benchmark_data(data: DataSpec) -> BenchmarkData:
+    """The benchmark rows of `data` (deterministic; memoised per process)."""
+    bench = _benchmark(data)
+    forget = _rows(bench.split(data.forget_split))
+    holdout_name = "holdout" if data.source == "generated" else "holdout"
     return BenchmarkData(
         forget=forget,
-        retain=[_row(q) for q in bench.retain_for(data.forget_split)],
-        holdout=[_row(q) for q in bench.split("holdout").to_list()[: len(forget)]],
-        multihop=[_row(q) for q in bench.multihop(data.forget_split)],
+        retain=_rows(bench.split(data.retain_split)),
+        holdout=_rows(bench.split(holdout_name))[: len(forget)],
+        multihop=_rows(bench.multihop(data.forget_split)),
+        combined=_rows(bench.combined(data.forget_split)),
         subjects=tuple(bench.authors(data.forget_split)),
         split_hashes=bench.split_hashes(),
     )
@@ -151,10 +197,7 @@ def benchmark_data(data: DataSpec) -> BenchmarkData:
 
 def split_rows(data: DataSpec, split: str) -> list[Row]:
     """Rows of any named split (`full`, `retainXX`, ...)."""
-    bench = build_benchmark(
-        n_authors=data.n_authors, qa_per_author=data.qa_per_author, seed=data.seed
-    )
-    return [_row(q) for q in bench.split(split)]
+    return _rows(_benchmark(data).split(split))
 
 
 # --------------------------------------------------------------------------- models
@@ -247,7 +290,12 @@ def probes(model: ModelSpec, evaluation: EvalSpec) -> tuple[list[Row], bool]:
     answers = store.cached("probes", key, answer)
     kept, filtered = filter_known(all_probes, lambda _q: answers)
     rows = [
-        {"question": p.question, "answer": p.answer, "perturbed_answers": list(p.perturbed_answers)}
+        {
+            "question": p.question,
+            "answer": p.answer,
+            "perturbed_answers": list(p.perturbed_answers),
+            "aliases": list(p.aliases),
+        }
         for p in kept[: evaluation.n_probes]
     ]
     return rows, filtered
@@ -262,18 +310,26 @@ def evaluate_model(
     desc: str = "evaluate",
 ) -> SuiteStats:
     """Run the suite on a loaded model (uncached)."""
-    bench = benchmark_data(data)
     return collect(
         model,
         tokenizer_of(model_spec.name),
-        bench.forget,
-        bench.multihop,
-        retain_subset(bench.retain, evaluation.n_retain),
-        bench.holdout,
-        probes(model_spec, evaluation)[0],
+        suite_rows(model_spec, data, evaluation),
         evaluation,
         context,
         desc,
+    )
+
+
+def suite_rows(model_spec: ModelSpec, data: DataSpec, evaluation: EvalSpec) -> SuiteRows:
+    """The rows the suite evaluates for this benchmark configuration."""
+    bench = benchmark_data(data)
+    return SuiteRows(
+        forget=bench.forget,
+        multihop=bench.multihop,
+        combined=bench.combined,
+        retain=retain_subset(bench.retain, evaluation.n_retain),
+        holdout=bench.holdout,
+        probes=probes(model_spec, evaluation)[0],
     )
 
 
@@ -291,13 +347,14 @@ def cached_stats(
 
 
 def finetuned_stats(spec: FinetuneSpec, evaluation: EvalSpec) -> SuiteStats:
+    label = "target" if spec.split == "full" else f"oracle (seed {spec.train.seed})"
     return cached_stats(
         spec.key(),
         lambda: load_finetuned(spec),
         spec.model,
         spec.data,
         evaluation,
-        desc=f"evaluate {'target' if spec.split == 'full' else 'oracle'} ({spec.split})",
+        desc=f"evaluate {label}",
     )
 
 
@@ -308,15 +365,17 @@ def base_stats(model: ModelSpec, data: DataSpec, evaluation: EvalSpec) -> SuiteS
 
 
 def setup_table(target: FinetuneSpec, evaluation: EvalSpec) -> pd.DataFrame:
-    """Soundness of the setup: base, target and oracle on the suite (one row each)."""
+    """Soundness of the setup: base, target, the oracle and a second oracle (another seed) on
+    the suite, each summarised against the first oracle (one row each)."""
     oracle = finetuned_stats(oracle_of(target), evaluation)
     rows = []
     for label, stats in (
         ("base", base_stats(target.model, target.data, evaluation)),
         ("target", finetuned_stats(target, evaluation)),
         ("retrain", oracle),
+        ("retrain (seed 2)", finetuned_stats(oracle_of(target, replica=1), evaluation)),
     ):
-        rows.append({"model": label, **summarize(stats, oracle)})
+        rows.append({"model": label, **summarize(stats, oracle, evaluation)})
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -419,6 +478,7 @@ def run_unlearning(spec: UnlearnSpec) -> RunResult:
         "eval_flops": metrics.eval_flops(n_params, stats.eval_tokens),
         "inference_overhead": stats.eval_tokens / max(1, target.eval_tokens) - 1.0,
     }
+    attacks = quantization_attack(unlearned.model, tokenizer, bench.forget, unlearned.context, spec)
     relearn = {}
     if spec.relearn is not None:
         relearn = relearn_attack(
@@ -427,14 +487,54 @@ def run_unlearning(spec: UnlearnSpec) -> RunResult:
     return RunResult(
         method=spec.method,
         seed=spec.train.seed,
-        metrics=summarize(stats, oracle),
+        metrics=summarize(stats, oracle, spec.evaluation),
         cost=cost,
         stats=stats,
-        relearn=relearn,
+        relearn={**relearn, **attacks},
         log=done.log,
         status="diverged" if done.diverged else "ok",
         message=done.message,
     )
+
+
+def _forget_fact_acc(forget: Sequence[Row], generations: Sequence[str]) -> float:
+    """Fact accuracy of answers to `forget` rows (rows with a shared value left out)."""
+    scored = [
+        facts.contains_phrase(g, r["value"])
+        for r, g in zip(forget, generations, strict=True)
+        if r["value"] and not r.get("value_shared", False)
+    ]
+    return float(np.mean(scored)) if scored else float("nan")
+
+
+def quantization_attack(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    forget: Sequence[Row],
+    context: str,
+    spec: UnlearnSpec,
+) -> dict[str, float]:
+    """Quantization attack (Zhang et al., ICLR 2025): round the unlearned weights to
+    `spec.quant_bits` bits (`lib.attacks.fake_quantize`) and re-measure forget fact accuracy;
+    `quant<bits>_fact_acc` (lower = the forgetting survives quantization)."""
+    if not spec.quant_bits:
+        return {}
+    from lib.attacks import fake_quantize
+
+    out = {}
+    for bits in spec.quant_bits:
+        quantized = fake_quantize(model, bits)
+        answers = generate(
+            quantized,
+            tokenizer,
+            [r["question"] for r in forget],
+            context,
+            spec.evaluation.max_new_tokens,
+            spec.evaluation.batch_size,
+        )
+        out[f"quant{bits}_fact_acc"] = _forget_fact_acc(forget, answers)
+        del quantized
+    return out
 
 
 def relearn_attack(
@@ -446,19 +546,23 @@ def relearn_attack(
     context: str,
     spec: UnlearnSpec,
 ) -> dict[str, float]:
-    """Relearning attack: train on the even forget examples, measure the odd ones (modifies
-    `model` in place).
+    """Relearning attack: fine-tune on the even forget questions, measure the odd ones
+    (modifies `model` in place).
 
-    relearn_recovery = (R_after - R_before) / (R_target - R_before) on the held-out half
-    (ROUGE-L recall), in [0, 1] after clipping: 0 = nothing comes back, 1 = everything the
-    target knew comes back. NaN when the model had not forgotten (denominator < 0.05).
+    `relearn_fact_acc` is the fact accuracy on the held-out (odd) half after the attack,
+    `relearn_fact_acc_before` before it; `relearn_recovery` = (after - before) / (target -
+    before), clipped to [0, 1]: 0 = nothing comes back, 1 = everything the target knew comes
+    back (NaN when the model had not forgotten: target - before < 0.05).
     """
     assert spec.relearn is not None
     attack_half = [forget[i] for i in range(0, len(forget), 2)]
     probe_half = [forget[i] for i in range(1, len(forget), 2)]
-    rouge = metrics.rouge_l_recall_many
-    before = float(rouge(stats.forget_gen[1::2], stats.forget_answers[1::2]).mean())
-    known = float(rouge(target.forget_gen[1::2], target.forget_answers[1::2]).mean())
+
+    def fact_acc(generations: Sequence[str]) -> float:
+        return _forget_fact_acc(probe_half, generations)
+
+    before = fact_acc(stats.forget_gen[1::2])
+    known = fact_acc(target.forget_gen[1::2])
     attack = replace(
         spec.target.train,
         epochs=spec.relearn.epochs,
@@ -494,12 +598,12 @@ def relearn_attack(
         evaluation.max_new_tokens,
         evaluation.batch_size,
     )
-    after = float(rouge(answers, [q["answer"] for q in probe_half]).mean())
+    after = fact_acc(answers)
     gap = known - before
     recovery = float(np.clip((after - before) / gap, 0.0, 1.0)) if gap >= 0.05 else np.nan
     return {
-        "relearn_rouge_before": before,
-        "relearn_rouge_after": after,
+        "relearn_fact_acc_before": before,
+        "relearn_fact_acc": after,
         "relearn_recovery": recovery,
     }
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -82,13 +83,16 @@ class UnlearnContext:
 
     `load_reference()` loads a fresh, frozen copy of the model unlearning starts from;
     `retrain(rows)` is the benchmark's own training recipe applied to `rows` from the base
-    model (exact unlearning); `desc` labels progress output.
+    model (exact unlearning); `on_epoch(model, epoch)` is called by iterative methods after each
+    completed pass over the forget data (the model is in eval mode during the call; e.g. to
+    score a trajectory for hyperparameter selection); `desc` labels progress output.
     """
 
     tokenizer: PreTrainedTokenizerBase
     train: TrainSpec
     load_reference: Callable[[], PreTrainedModel]
     retrain: Callable[[Sequence[Row]], Unlearned] | None = None
+    on_epoch: Callable[[PreTrainedModel, int], None] | None = None
     desc: str = ""
 
 
@@ -173,18 +177,46 @@ class GradientMethod(Method):
             n_ref = sum(batch[s].n_tokens for s in self.reference_streams)
             return loss, logs, n_train, n_ref
 
+        n_rows = len(streams[self.anchor])
+        n_micro = n_micro_batches(n_rows, spec)
         result = train(
             model,
             micro,
-            n_micro_batches(len(streams[self.anchor]), spec),
+            n_micro,
             loss_fn,
             spec,
             desc=ctx.desc or f"unlearn {self.name}",
+            on_step=_epoch_hook(model, ctx.on_epoch, n_rows, n_micro, spec),
         )
         model = merge_lora(model)
         for p in model.parameters():
             p.requires_grad_(True)
         return Unlearned(model=model, train=result)
+
+
+def _epoch_hook(
+    model: PreTrainedModel,
+    on_epoch: Callable[[PreTrainedModel, int], None] | None,
+    n_rows: int,
+    n_micro: int,
+    spec: TrainSpec,
+) -> Callable[[int], None] | None:
+    """An `on_step` that calls `on_epoch(model, e)` after the step that completes pass e."""
+    if on_epoch is None:
+        return None
+    examples_per_step = spec.batch_size * spec.grad_accum
+    total_steps = -(-n_micro // spec.grad_accum)
+    done: set[int] = set()
+
+    def hook(step: int) -> None:
+        seen = min(step * examples_per_step, round(spec.epochs * n_rows))
+        epoch = int(seen // n_rows) if step < total_steps else int(np.ceil(spec.epochs - 1e-9))
+        if epoch >= 1 and epoch not in done:
+            done.add(epoch)
+            model.eval()
+            on_epoch(model, epoch)
+
+    return hook
 
 
 def describe(cls: type[Method]) -> dict[str, Any]:
