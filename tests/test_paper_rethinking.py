@@ -138,6 +138,12 @@ def test_config_validates_before_any_work() -> None:
         rethinking.config(**{**kw, "data": "wikipedia"})
     with pytest.raises(ValueError, match="lrs"):
         rethinking.config(**{**kw, "tune_lrs": []})
+    with pytest.raises(ValueError, match="n_retain = 500"):
+        rethinking.check(rethinking.config(**{**kw, "n_retain_eval": 500}), ["ga"], {})
+    with pytest.raises(ValueError, match="n_probes = 999"):
+        rethinking.check(rethinking.config(**{**kw, "n_probes": 999}), ["ga"], {})
+    with pytest.raises(ValueError, match="RelearnSpec"):
+        rethinking.config(**{**kw, "relearn_epochs": 0.0})
     with pytest.raises(KeyError, match="not run"):
         rethinking.check(
             rethinking.config(**{**kw, "tune_grid": {"npo": {"beta": [0.1]}}}), ["ga"], {}

@@ -98,6 +98,14 @@ class RelearnSpec:
     lr: float = 1e-4  # learning rate of the attack
     batch_size: int = 4  # examples per step
 
+    def __post_init__(self) -> None:
+        if not self.epochs > 0 or not self.lr > 0:
+            raise ValueError(f"RelearnSpec epochs and lr must be > 0, got {self.epochs}, {self.lr}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(
+                f"RelearnSpec.batch_size must be an integer >= 1, got {self.batch_size!r}"
+            )
+
 
 @dataclass(frozen=True)
 class FinetuneSpec:
@@ -606,6 +614,23 @@ def relearn_attack(
         "relearn_fact_acc": after,
         "relearn_recovery": recovery,
     }
+
+
+def check_sizes(data: DataSpec, evaluation: EvalSpec) -> None:
+    """Evaluation sizes against the data (ValueError naming the largest allowed value)."""
+    bench = benchmark_data(data)
+    if evaluation.n_retain > len(bench.retain):
+        raise ValueError(
+            f"n_retain = {evaluation.n_retain} but the retain split has {len(bench.retain)} "
+            f"questions; use at most {len(bench.retain)}"
+        )
+    n_probes = len(real_world_probes())
+    if evaluation.n_probes > n_probes:
+        raise ValueError(f"n_probes = {evaluation.n_probes} but there are {n_probes} probes")
+    if not bench.forget:
+        raise ValueError(f"the forget split {data.forget_split!r} is empty at this size")
+    if not bench.retain:
+        raise ValueError(f"the forget split {data.forget_split!r} leaves no retain authors")
 
 
 def validate(methods: Sequence[str], hparams: dict[str, dict[str, Any]], model: ModelSpec) -> None:

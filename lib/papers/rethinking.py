@@ -187,6 +187,7 @@ def check(cfg: Config, methods: Sequence[str], hparams: dict[str, dict[str, Any]
     """Every method name and hyperparameter (fixed and tuning grid), validated before any work
     (KeyError/ValueError naming the allowed values)."""
     tofu.validate(methods, hparams, cfg.target.model)
+    tofu.check_sizes(cfg.target.data, cfg.evaluation)
     if cfg.tuning is not None:
         unknown = {m for m, _ in cfg.tuning.grid} - set(methods)
         if unknown:
