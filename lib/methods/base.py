@@ -29,6 +29,8 @@ FAMILIES = (
     "preference optimization",  # NPO, SimNPO, DPO: treat forget answers as dispreferred
     "relabeling",  # fine-tune towards alternative answers (IDK, random labels)
     "representation",  # localisation-informed: steer hidden states (RMU)
+    "localization-informed",  # restrict updates to weights located as salient (SalUn masks)
+    "weight arithmetic",  # edit weights by arithmetic on fine-tuning deltas (task vectors)
     "input-based",  # in-context: prompts, weights untouched
     "exact",  # retraining without the forget data (and sharded/selection variants)
 )
