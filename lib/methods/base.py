@@ -67,7 +67,10 @@ class Unlearned:
     `flops`: the unlearning FLOPs when they are not 6N x trained tokens + 2N x reference tokens
     (None = derive them so);
     `source`: the cache key of a stored model when the result *is* that model (e.g. the
-    benchmark's retrained oracle), so its evaluation can be reused.
+    benchmark's retrained oracle), so its evaluation can be reused;
+    `diagnostics`: method-specific facts about the run (JSON-serialisable scalars, strings and
+    lists), e.g. whether an objective converged; each method documents its keys. A method
+    that did not converge sets `diagnostics["converged"] = False` (absent = not applicable).
     """
 
     model: PreTrainedModel | None = None
@@ -76,6 +79,7 @@ class Unlearned:
     train: TrainResult = field(default_factory=TrainResult)
     flops: float | None = None
     source: str = ""
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
