@@ -73,6 +73,7 @@ def taxonomy() -> pd.DataFrame:
 
 # Importing the built-in method modules registers them (they import `register` from here).
 from lib.methods import (  # noqa: E402
+    arithmetic,
     exact,
     gradient,
     input_based,
@@ -82,6 +83,7 @@ from lib.methods import (  # noqa: E402
 )
 
 __all__ = [
+    "arithmetic",
     "exact",
     "gradient",
     "input_based",
