@@ -13,6 +13,7 @@ from torch import nn
 from lib import methods
 from lib.batches import encode_rows
 from lib.data import build_benchmark
+from lib.methods import localized
 from lib.methods.base import UnlearnContext, UnlearnData
 from lib.methods.localized import MaskedUpdates, saliency, top_fraction_masks
 from lib.methods.losses import ce_mean, forward_logits
@@ -31,11 +32,29 @@ def test_global_mask_hand_example_with_ties():
     assert not any(m.any() for m in top_fraction_masks(scores, 0.0).values())
 
 
+def test_negative_zero_ranks_as_zero():
+    scores = {"a": torch.tensor([0.0, -0.0, 1.0, -0.0, 0.0])}
+    masks = top_fraction_masks(scores, 0.6)  # keep 3: the 1, then the first two zeros
+    assert masks["a"].tolist() == [True, True, True, False, False]
+
+
 def test_tensor_scope_keeps_the_fraction_of_each_tensor():
     scores = {"a": torch.tensor([3.0, 1.0, 2.0, 0.5]), "b": torch.tensor([[5.0, 0.0], [9.0, 2.0]])}
     masks = top_fraction_masks(scores, 0.5, scope="tensor")
     assert masks["a"].tolist() == [True, False, True, False]
     assert masks["b"].tolist() == [[True, False], [True, False]]
+
+
+def test_a_biased_sample_falls_back_to_bisection(monkeypatch):
+    """Values periodic with the sampling stride fool the sample; the count check catches it."""
+    monkeypatch.setattr(localized, "_SAMPLE", 16)
+    scores = {"a": torch.tensor([9.0, 1.0, 1.0, 1.0] * 16)}  # stride 4 samples only the 9s
+    calls = []
+    bracket = localized._bracket
+    monkeypatch.setattr(localized, "_bracket", lambda *a: calls.append(r := bracket(*a)) or r)
+    masks = top_fraction_masks(scores, 0.5)
+    assert calls == [None]
+    assert torch.equal(masks["a"], _brute_force(scores, 32)["a"])
 
 
 def _brute_force(scores: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
@@ -51,8 +70,13 @@ def _brute_force(scores: dict[str, torch.Tensor], k: int) -> dict[str, torch.Ten
     return out
 
 
+@pytest.mark.parametrize("path", ["whole sample", "strided sample", "bisection"])
 @pytest.mark.parametrize("fraction", [0.0, 0.013, 0.25, 0.5, 0.77, 1.0])
-def test_global_mask_equals_brute_force_and_keeps_the_exact_count(fraction):
+def test_global_mask_equals_brute_force_and_keeps_the_exact_count(fraction, path, monkeypatch):
+    if path == "strided sample":  # the threshold is bracketed from every ~8th entry
+        monkeypatch.setattr(localized, "_SAMPLE", 64)
+    if path == "bisection":  # as when the sampled bracket fails its check
+        monkeypatch.setattr(localized, "_bracket", lambda *_: None)
     generator = torch.Generator().manual_seed(3)
     scores = {
         "x": torch.randint(0, 5, (40, 7), generator=generator).float() / 4,  # many ties

@@ -35,7 +35,6 @@ from lib.methods.losses import ce_mean, forward_logits
 logger = logging.getLogger(__name__)
 
 SCOPES = ("global", "tensor")
-_INF_BITS = 0x7F800000  # bit pattern of +inf in float32; finite non-negative floats lie below
 
 
 # --------------------------------------------------------------------------- saliency
@@ -83,40 +82,80 @@ def saliency(
     return scores, tokens
 
 
+_SAMPLE = 1 << 20  # entries sampled to bracket the threshold
+
+
+def _count(bits: Sequence[torch.Tensor], at_least: int, strict: bool = False) -> int:
+    """Entries >= `at_least` (> with `strict`) over all tensors (bit patterns)."""
+    if strict:
+        return sum(int((b > at_least).sum()) for b in bits)
+    return sum(int((b >= at_least).sum()) for b in bits)
+
+
+def _bracket(bits: Sequence[torch.Tensor], n: int, k: int) -> tuple[int, int, int] | None:
+    """Values a <= b (bit patterns) with the k-th largest entry in [a, b], estimated from a
+    strided sample and verified by counting, and the number of entries above b (None if the
+    check fails)."""
+    stride = max(1, n // _SAMPLE)
+    sample = torch.cat([b.view(-1)[::stride] for b in bits]).sort(descending=True).values
+    m = sample.numel()
+    rank = k / n * m
+    margin = 8.0 * math.sqrt(rank * (1 - k / n)) + 64  # many standard errors of the rank
+    high = int(sample[max(0, int(rank - margin))])  # fewer than k entries above it
+    low = int(sample[min(m - 1, int(rank + margin))])  # at least k entries >= it
+    if _count(bits, low) < k:
+        return None
+    above = _count(bits, high, strict=True)
+    return (low, high, above) if above < k else None
+
+
+def _kth_largest(bits: Sequence[torch.Tensor], n: int, k: int) -> int:
+    """Bit pattern of the k-th largest entry (1 <= k <= n) without concatenating everything:
+    the entries of a verified bracket [a, b] are gathered and ranked; if the sampled bracket
+    fails its check, bisection over the bit patterns (monotone for non-negative floats)."""
+    bracket = _bracket(bits, n, k)
+    if bracket is not None:
+        a, b, above = bracket
+        inside = torch.cat([x[(x >= a) & (x <= b)] for x in bits])
+        rank = k - above  # rank of the k-th largest within [a, b]
+        return int(torch.kthvalue(inside, inside.numel() - rank + 1).values)
+    lo, hi = 0, max(int(x.max()) for x in bits if x.numel())  # _count(lo) = n >= k
+    while lo < hi:  # largest v with at least k entries >= v
+        mid = (lo + hi + 1) // 2
+        if _count(bits, mid) >= k:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def _top_k(scores: Sequence[torch.Tensor], k: int) -> list[torch.Tensor]:
     """Boolean masks over `scores` (non-negative) selecting exactly the k largest entries.
 
-    Exact without concatenating the tensors: the k-th largest value is found by bisection on
-    the float32 bit patterns (monotone for non-negative floats), then entries above it are
-    kept, and entries equal to it are taken in position order (tensor order, then row-major)
-    until k are kept.
+    Entries above the k-th largest value (`_kth_largest`) are kept, and entries equal to it
+    are taken in position order (tensor order, then row-major) until k are kept.
     """
-    bits = [s.detach().float().contiguous().view(torch.int32) for s in scores]
+    bits = []
+    for s in scores:
+        b = s.detach().float().contiguous().view(torch.int32)
+        if (b < 0).any():  # -0.0, the one non-negative float with the sign bit: rank it as 0.0
+            b = b.clamp(min=0)
+        bits.append(b)
     n = sum(b.numel() for b in bits)
     if k <= 0:
         return [torch.zeros_like(b, dtype=torch.bool) for b in bits]
     if k >= n:
         return [torch.ones_like(b, dtype=torch.bool) for b in bits]
-
-    def count_at_least(v: int) -> int:
-        return sum(int((b >= v).sum()) for b in bits)
-
-    lo, hi = 0, max(int(b.max()) for b in bits if b.numel())  # count_at_least(lo) = n >= k
-    while lo < hi:  # largest v with count_at_least(v) >= k: the k-th largest value
-        mid = (lo + hi + 1) // 2
-        if count_at_least(mid) >= k:
-            lo = mid
-        else:
-            hi = mid - 1
-    masks = [b > lo for b in bits]
+    threshold = _kth_largest(bits, n, k)
+    masks = [b > threshold for b in bits]
     need = k - sum(int(m.sum()) for m in masks)
     for mask, b in zip(masks, bits, strict=True):
         if need == 0:
             break
-        ties = (b == lo).flatten().nonzero().squeeze(1)[:need]
+        ties = (b == threshold).flatten().nonzero().squeeze(1)[:need]
         mask.view(-1)[ties] = True
         need -= ties.numel()
-    assert need == 0, "threshold bisection lost entries"
+    assert need == 0, "the threshold search lost entries"
     return masks
 
 
