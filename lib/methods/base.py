@@ -68,9 +68,10 @@ class Unlearned:
     (None = derive them so);
     `source`: the cache key of a stored model when the result *is* that model (e.g. the
     benchmark's retrained oracle), so its evaluation can be reused;
-    `diagnostics`: method-specific facts about the run (JSON-serialisable scalars, strings and
-    lists), e.g. whether an objective converged; each method documents its keys. A method
-    that did not converge sets `diagnostics["converged"] = False` (absent = not applicable).
+    `diagnostics`: method-specific facts about the run (JSON-serialisable: numbers, strings,
+    booleans, and lists/dicts of them), e.g. whether an objective converged; each method
+    documents its keys. A method that did not converge sets `diagnostics["converged"] = False`
+    (absent = not applicable).
     """
 
     model: PreTrainedModel | None = None
