@@ -303,13 +303,12 @@ class SaliencyUnlearning(GradientMethod):
     random labels have no counterpart for free-text answers, and pure gradient ascent without a
     retain term collapses utility in a few epochs, so the default is gradient difference
     (GA + retain NLL, open-unlearning's GradDiff weights gamma = alpha = 1), as weight-
-    attribution methods for LLMs pair their masks with GradDiff/NPO; `alpha=0` is masked
-    plain GA (the retain batch is still drawn and counted).
+    attribution unlearning for LLMs (WAGLE, Jia et al. 2024) pairs its masks with GradDiff and
+    NPO; `alpha=0` is masked plain GA (the retain batch is still drawn and counted).
 
-    `keep_fraction` 0.5: SalUn's recommended mask (50% of the weights, the median saliency as
-    threshold). Every parameter that requires gradients is ranked (embeddings, tied output
-    layer, norms included, as the reference ranks all parameters). Not combinable with LoRA
-    (the adapters would bypass the mask).
+    `keep_fraction` 0.5: SalUn's default mask (50% sparse). Every parameter that requires
+    gradients is ranked (embeddings, tied output layer, norms included, as the reference ranks
+    all parameters). Not combinable with LoRA (the adapters would bypass the mask).
 
     `diagnostics`: `kept_fraction` (achieved, exact), `n_weights`, `saliency_seconds`,
     `saliency_tokens`, and `kept_by_kind` (fraction of each module kind's weights in the mask:

@@ -176,9 +176,11 @@ class RMU(GradientMethod):
     - `steering_mode="relative"`: |c| = steering x the mean L2 norm of the block's output on
       the forget tokens the loss reads, measured on the starting model before training
       (`activation_norm`), so models of different width and activation scale get comparable
-      pushes (WMDP tuned an absolute coefficient per model: 6.5 for Zephyr-7B, far larger for
-      Mixtral, because activation norms differ; Dang et al. 2025's adaptive RMU scales it by the
-      per-example norm). `"absolute"`: |c| = steering.
+      pushes (WMDP tunes the absolute coefficient per model, 6.5 in its released Zephyr-7B
+      run; the adaptive RMU of Dang et al., AAAI 2025, scales it by each forget example's
+      activation norm instead of the mean). `"absolute"`: |c| = steering. On SmolLM2-135M the
+      mean norm at block 7 is ~125 (`bench/methods_probes.py`), so the absolute default
+      |c| = 2 asks for near-zero activations rather than a push along a random direction.
 
     Convergence check: the forget MSE on the whole forget set is measured before and after
     training (same control vector, batches of the training batch size, in order); RMU counts as
@@ -278,7 +280,11 @@ class RMU(GradientMethod):
 
     @torch.no_grad()
     def forget_mse(
-        self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, rows: Sequence[Row], spec
+        self,
+        model: nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        rows: Sequence[Row],
+        spec: TrainSpec,
     ) -> float:
         """The forget term MSE(h(x_f), c) over all of `rows` (after `prepare`): batches of
         `spec.batch_size` in order, averaged weighting each batch by its sequences."""
