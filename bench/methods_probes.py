@@ -6,7 +6,7 @@ benchmark (40 authors x 10 QA: 4 authors, 40 QA):
 1. hidden-state norms at several depths (mean L2 norm of block outputs over answer tokens,
    the quantity RMU's relative steering scales by), next to RMU's absolute default |c| = 2;
 2. the SalUn saliency pass (forward+backward over the forget QA) and the global top-50% mask:
-   exact bisection (`lib.methods.localized.top_fraction_masks`) vs the naive baseline
+   exact sampled bracket (`lib.methods.localized.top_fraction_masks`) vs the naive baseline
    (concatenate all saliencies, stable sort), timed in one run, with the ratio and a check
    that both keep the same weights;
 3. 8- and 4-bit RTN fake quantization (`lib.attacks.fake_quantize`): relative weight error of
@@ -113,8 +113,8 @@ def main() -> None:
     print(f"{'step':<34} {'seconds':>8}")
     print(f"{'saliency pass (fwd+bwd, ' + str(compute).split('.')[-1] + ')':<34} {pass_s:>8.2f}")
     print(f"{'mask top 50%, naive sort':<34} {naive_s:>8.2f}")
-    print(f"{'mask top 50%, bisection':<34} {fast_s:>8.2f}")
-    print(f"ratio naive / bisection {naive_s / fast_s:.2f}x; identical masks: {same}")
+    print(f"{'mask top 50%, sampled bracket (ours)':<34} {fast_s:>8.2f}")
+    print(f"ratio naive / ours {naive_s / fast_s:.2f}x; identical masks: {same}")
     zero = sum(int((s == 0).sum()) for s in scores.values())
     print(f"weights with zero saliency: {zero / n:.1%}")
     del scores, fast, naive

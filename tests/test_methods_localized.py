@@ -45,16 +45,18 @@ def test_tensor_scope_keeps_the_fraction_of_each_tensor():
     assert masks["b"].tolist() == [[True, False], [True, False]]
 
 
-def test_a_biased_sample_falls_back_to_bisection(monkeypatch):
-    """Values periodic with the sampling stride fool the sample; the count check catches it."""
-    monkeypatch.setattr(localized, "_SAMPLE", 16)
-    scores = {"a": torch.tensor([9.0, 1.0, 1.0, 1.0] * 16)}  # stride 4 samples only the 9s
-    calls = []
-    bracket = localized._bracket
-    monkeypatch.setattr(localized, "_bracket", lambda *a: calls.append(r := bracket(*a)) or r)
-    masks = top_fraction_masks(scores, 0.5)
-    assert calls == [None]
-    assert torch.equal(masks["a"], _brute_force(scores, 32)["a"])
+def test_the_sampled_bracket_is_verified(monkeypatch):
+    bits = [torch.arange(1000, dtype=torch.float32).view(torch.int32)]
+    k = 500  # the k-th largest value is 500.0
+
+    def as_float(v: int) -> float:
+        return float(torch.tensor([v], dtype=torch.int32).view(torch.float32))
+
+    low, high, above = localized._bracket(bits, 1000, k)  # a 1000-entry sample: a true bracket
+    assert as_float(low) <= 500.0 <= as_float(high)
+    assert above == int((bits[0] > high).sum()) < k
+    monkeypatch.setattr(localized, "_SAMPLE", 1)  # one sampled entry: a guess, and rejected
+    assert localized._bracket(bits, 1000, k) is None
 
 
 def _brute_force(scores: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
@@ -70,10 +72,10 @@ def _brute_force(scores: dict[str, torch.Tensor], k: int) -> dict[str, torch.Ten
     return out
 
 
-@pytest.mark.parametrize("path", ["whole sample", "strided sample", "bisection"])
+@pytest.mark.parametrize("path", ["small input", "sample", "bisection"])
 @pytest.mark.parametrize("fraction", [0.0, 0.013, 0.25, 0.5, 0.77, 1.0])
 def test_global_mask_equals_brute_force_and_keeps_the_exact_count(fraction, path, monkeypatch):
-    if path == "strided sample":  # the threshold is bracketed from every ~8th entry
+    if path == "sample":  # the threshold is bracketed from ~64 sampled entries
         monkeypatch.setattr(localized, "_SAMPLE", 64)
     if path == "bisection":  # as when the sampled bracket fails its check
         monkeypatch.setattr(localized, "_bracket", lambda *_: None)

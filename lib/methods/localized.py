@@ -94,10 +94,16 @@ def _count(bits: Sequence[torch.Tensor], at_least: int, strict: bool = False) ->
 
 def _bracket(bits: Sequence[torch.Tensor], n: int, k: int) -> tuple[int, int, int] | None:
     """Values a <= b (bit patterns) with the k-th largest entry in [a, b], estimated from a
-    strided sample and verified by counting, and the number of entries above b (None if the
-    check fails)."""
-    stride = max(1, n // _SAMPLE)
-    sample = torch.cat([b.view(-1)[::stride] for b in bits]).sort(descending=True).values
+    seeded uniform sample (about `_SAMPLE` entries, each tensor in proportion to its size; a
+    strided sample is biased by the per-column structure of LLM weights) and verified by
+    counting, and the number of entries above b (None if the check fails)."""
+    generator = torch.Generator().manual_seed(0)
+    picks = []
+    for b in bits:
+        m_b = min(b.numel(), math.ceil(b.numel() * _SAMPLE / n))
+        index = torch.randint(0, b.numel(), (m_b,), generator=generator).to(b.device)
+        picks.append(b.view(-1)[index])
+    sample = torch.cat(picks).sort(descending=True).values
     m = sample.numel()
     rank = k / n * m
     margin = 8.0 * math.sqrt(rank * (1 - k / n)) + 64  # many standard errors of the rank
