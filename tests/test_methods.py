@@ -519,7 +519,7 @@ def test_streams_are_consistent_with_needs():
         ({"layer": 1, "trainable": "mlp"}, "trainable"),
         ({"layer": 1, "mask": "all"}, "mask"),
         ({"layer": 1, "steering_mode": "scaled"}, "steering_mode"),
-        ({"layer": 1, "steering": 0.0}, "steering"),
+        ({"layer": 1, "steering": -1.0}, "steering"),
         ({"layer_fraction": 1.0}, "layer_fraction"),
         ({"layer_fraction": -0.1}, "layer_fraction"),
         ({"layer": 1, "layer_fraction": 0.5}, "either layer or layer_fraction"),

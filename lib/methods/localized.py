@@ -9,8 +9,9 @@ training then updates masked-in weights only, and every other weight stays bit-i
 Reference code: `OPTML-Group/Unlearn-Saliency`, `Classification/generate_mask.py` (commit
 ac880a2): the forget loss is the negated cross-entropy, its gradients are summed over the forget
 batches, the absolute values are ranked *globally* across all parameter tensors and the top
-fraction is kept (ties by position). A later commit of that file dropped the minus sign of the
-ranking key and so keeps the *least* salient weights; we follow the earlier, paper-consistent one.
+fraction is kept (ties by position). Another version of that file (commit 2b0a8a1) ranks
+without the minus sign, which keeps the *least* salient weights, and takes optimiser steps
+between the batches; we follow ac880a2, which matches the paper.
 """
 
 from __future__ import annotations
@@ -370,6 +371,14 @@ class SaliencyUnlearning(GradientMethod):
         out.train.seconds += seconds
         out.diagnostics = {**out.diagnostics, **_mask_summary(masks)}
         out.diagnostics.update(saliency_seconds=seconds, saliency_tokens=tokens)
+        logger.info(
+            "%s: saliency mask keeps %.3g of %d weights (%s), built in %.1f s",
+            desc,
+            out.diagnostics["kept_fraction"],
+            out.diagnostics["n_weights"],
+            self.scope,
+            seconds,
+        )
         return out
 
 

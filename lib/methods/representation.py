@@ -184,8 +184,8 @@ class RMU(GradientMethod):
 
     Convergence check: the forget MSE on the whole forget set is measured before and after
     training (same control vector, batches of the training batch size, in order); RMU counts as
-    converged when it fell at least `CONVERGED_DROP` (50%) of the way to zero. A run that did
-    not converge (or diverged) is reported, never silently ranked. `diagnostics`: `layer`,
+    converged when it fell at least `CONVERGED_DROP` (50%) of the way to zero; a run that did
+    not converge (or diverged) is marked so that rankings can leave it out. `diagnostics`: `layer`,
     `layer_fraction` (layer / n_layers), `activation_norm`, `steering_norm` (|c|),
     `forget_mse_start`, `forget_mse_end`, `forget_mse_drop` (1 - end / start) and `converged`;
     a run that did not converge also says so in `Unlearned.train.message`.
@@ -229,8 +229,8 @@ class RMU(GradientMethod):
             raise ValueError(
                 f"steering_mode must be one of {STEERING_MODES}, got {self.steering_mode!r}"
             )
-        if not math.isfinite(self.steering) or self.steering <= 0:
-            raise ValueError(f"rmu steering must be a finite number > 0, got {self.steering}")
+        if not math.isfinite(self.steering) or self.steering < 0:
+            raise ValueError(f"rmu steering must be a finite number >= 0, got {self.steering}")
 
     def resolve_layer(self, n_layers: int) -> int:
         """The steered block of a model with `n_layers` blocks (validated)."""
