@@ -30,6 +30,8 @@ FAMILIES = (
     "preference optimization",  # NPO, SimNPO, DPO: treat forget answers as dispreferred
     "relabeling",  # fine-tune towards alternative answers (IDK, random labels)
     "representation",  # localisation-informed: steer hidden states (RMU)
+    "localization-informed",  # restrict updates to weights located as salient (SalUn masks)
+    "weight arithmetic",  # edit weights by arithmetic on fine-tuning deltas (task vectors)
     "input-based",  # in-context: prompts, weights untouched
     "exact",  # retraining without the forget data (and sharded/selection variants)
 )
@@ -66,7 +68,11 @@ class Unlearned:
     `flops`: the unlearning FLOPs when they are not 6N x trained tokens + 2N x reference tokens
     (None = derive them so);
     `source`: the cache key of a stored model when the result *is* that model (e.g. the
-    benchmark's retrained oracle), so its evaluation can be reused.
+    benchmark's retrained oracle), so its evaluation can be reused;
+    `diagnostics`: method-specific facts about the run (JSON-serialisable: numbers, strings,
+    booleans, and lists/dicts of them), e.g. whether an objective converged; each method
+    documents its keys. A method that did not converge sets `diagnostics["converged"] = False`
+    (absent = not applicable).
     """
 
     model: PreTrainedModel | None = None
@@ -75,6 +81,7 @@ class Unlearned:
     train: TrainResult = field(default_factory=TrainResult)
     flops: float | None = None
     source: str = ""
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
