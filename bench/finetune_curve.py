@@ -76,16 +76,16 @@ def main() -> None:
         if lr == args.lrs[0]:
             score(model, tokenizer, 0.0, 0, 0.0)
         spec = TrainSpec(epochs=args.epochs, lr=lr, batch_size=args.batch)
-        per_epoch = -(-len(rows) // args.batch)
         seed_everything(0)
         device = next(model.parameters()).device
         clock = {"start": time.perf_counter()}
 
-        def on_step(step: int, model=model, tokenizer=tokenizer, lr=lr, per_epoch=per_epoch) -> None:
-            if step % per_epoch == 0:
+        def on_step(step: int, model=model, tokenizer=tokenizer, lr=lr, clock=clock) -> None:
+            every = -(-len(rows) // args.batch)
+            if step % every == 0:
                 seconds = time.perf_counter() - clock["start"]
                 model.eval()
-                score(model, tokenizer, lr, step // per_epoch, seconds)
+                score(model, tokenizer, lr, step // every, seconds)
                 clock["start"] = time.perf_counter()
 
         def loss_fn(m, micro, device=device):

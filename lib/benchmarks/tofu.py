@@ -399,8 +399,9 @@ class RunResult:
     stats: SuiteStats
     relearn: dict[str, float] = field(default_factory=dict)
     log: list[dict[str, float]] = field(default_factory=list)
-    status: str = "ok"  # ok | diverged (the model kept its last finished step)
+    status: str = "ok"  # ok | diverged | not converged (the method's own convergence check)
     message: str = ""
+    diagnostics: dict[str, Any] = field(default_factory=dict)  # method-specific facts
 
     def row(self) -> dict[str, Any]:
         return {
@@ -500,9 +501,19 @@ def run_unlearning(spec: UnlearnSpec) -> RunResult:
         stats=stats,
         relearn={**relearn, **attacks},
         log=done.log,
-        status="diverged" if done.diverged else "ok",
+        status=_status(unlearned),
         message=done.message,
+        diagnostics=dict(unlearned.diagnostics),
     )
+
+
+def _status(unlearned: Unlearned) -> str:
+    """ok, diverged (stopped by the divergence guard), or not converged (the method's check)."""
+    if unlearned.train.diverged:
+        return "diverged"
+    if unlearned.diagnostics.get("converged") is False:
+        return "not converged"
+    return "ok"
 
 
 def _forget_fact_acc(forget: Sequence[Row], generations: Sequence[str]) -> float:

@@ -352,7 +352,7 @@ def tunable(method: str) -> bool:
 
 
 #: Weight-changing methods that are not iterative losses but have a coefficient to choose.
-_GRID_ONLY = ("task_vector",)
+_GRID_ONLY = ("task_vector",)  # its coefficient alpha; tuned once per grid point
 
 
 def _tune_specs(cfg: Config, methods: Sequence[str], hparams: dict) -> list[tofu_tuning.TuneSpec]:
@@ -526,10 +526,18 @@ def _single_numbers(valid: pd.DataFrame) -> dict[str, str]:
     return {m: d for m, d in numbers.items() if bool(valid["valid"].get(m, True))}
 
 
-def rankings(summary: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame:
-    """Rank of each unlearning method (target and oracle excluded) by each valid single number;
-    1 = best."""
-    frame = summary.drop(index=["target", "retrain"], errors="ignore")
+def excluded(result: Sweep) -> list[str]:
+    """Methods left out of the rankings: a run that diverged or did not converge (e.g. RMU
+    whose forget activation loss did not fall) is not a result about the method's family."""
+    return sorted({r.method for r in result.runs.values() if r.status != "ok"})
+
+
+def rankings(
+    summary: pd.DataFrame, valid: pd.DataFrame, exclude: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Rank of each unlearning method (target, oracle and `exclude` left out) by each valid
+    single number; 1 = best."""
+    frame = summary.drop(index=["target", "retrain", *exclude], errors="ignore")
     oracle = summary.loc["retrain"] if "retrain" in summary.index else None
     ranks = {}
     for metric, direction in _single_numbers(valid).items():
@@ -544,8 +552,8 @@ def rankings(summary: pd.DataFrame, valid: pd.DataFrame) -> pd.DataFrame:
 def rank_intervals(result: Sweep, valid: pd.DataFrame, n_boot: int = 200) -> pd.DataFrame:
     """95% bootstrap interval of each method's rank by forget fact accuracy (closeness to the
     oracle's) and by forget quality, resampling forget authors (the same resample for every
-    method)."""
-    methods = [m for m in result.methods if m != "retrain"]
+    method); methods left out of the rankings (`excluded`) are left out here too."""
+    methods = [m for m in result.methods if m != "retrain" and m not in excluded(result)]
     oracle = result.oracle
     o_fact = fact_vectors(oracle)["forget"]
     o_tr = forget_truth_ratios(oracle)
