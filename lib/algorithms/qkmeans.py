@@ -291,6 +291,7 @@ class QuantizedKMeans:
         self._X = X
         self._x_sq = (X * X).sum(axis=1)
         self.active_ = np.ones(n, dtype=bool)
+        self._n_active = n
         self.phases_ = np.random.default_rng([self.seed, 0]).random((T, d))
         self._centers = np.zeros((T + 1, k, d))
         self._labels = np.full((T + 1, n), -1, dtype=np.int64)
@@ -333,7 +334,7 @@ class QuantizedKMeans:
     def n_active_(self) -> int:
         """Number of rows not deleted."""
         self._check_fitted()
-        return int(self.active_.sum())
+        return self._n_active
 
     @property
     def recluster_rate(self) -> float:
@@ -376,6 +377,7 @@ class QuantizedKMeans:
         n_act, k, d = self.n_active_, self.n_clusters, self._X.shape[1]
         if index in set(self.init_indices_.tolist()):
             self.active_[index] = False
+            self._n_active -= 1
             self._labels[:, index] = -1
             self.init_generation_ += 1
             self.init_indices_ = self._draw_init()
@@ -434,7 +436,7 @@ class QuantizedKMeans:
         With stop="loss", iterations 1..start are known to have improved, so the best sse so far
         is `sse[start]`.
         """
-        momentum = self._momentum(int(self.active_.sum()))
+        momentum = self._momentum(self._n_active)
         if start == 0:
             self._centers[0] = self._X[self.init_indices_]
             self._labels[0], self._sse[0] = self._assign_active(self._centers[0])
@@ -455,88 +457,93 @@ class QuantizedKMeans:
     def _certify_and_update(self, index: int) -> tuple[int | None, str, float]:
         """Run the certificate for row `index`; update metadata in place for certified iterations.
 
-        Returns (first failing iteration or None, reason, estimated flops). On failure the row is
-        already marked deleted and iterations < the failing one are updated, ready for
-        `_run_from(failed - 1)`.
+        All iterations are checked at once (vectorised over the (iteration, cluster) pairs that
+        removing x can affect). Returns (first failing iteration or None, reason, estimated
+        flops). On return the row is marked deleted and the iterations before the failing one
+        (all of them when certified) no longer count it, ready for `_run_from(failed - 1)`.
         """
         x = self._X[index]
-        d = len(x)
-        n_old = self.n_active_
+        d, T = len(x), self.n_iter_
+        n_old = self._n_active
         m_old, m_new = self._momentum(n_old), self._momentum(n_old - 1)
-        new_sse = np.empty(self.n_iter_ + 1)
-        dist0 = float(((x - self._centers[0][self._labels[0][index]]) ** 2).sum())
-        new_sse[0] = self._sse[0] - dist0
-        best = np.inf
-        failed: int | None = None
-        reason = "certified"
-        flops = 3.0 * d
-        for t in range(1, self.n_iter_ + 1):
-            a = int(self._labels[t - 1][index])
-            sizes_new = self._sizes[t].copy()
-            sizes_new[a] -= 1
-            if self.certificate == "exact":
-                ok, n_checked = self._centroids_unchanged(t, a, x, sizes_new, m_old, m_new)
-            else:
-                ok, n_checked = self._reference_check(t, a, x, m_old), 1
-            flops += 8.0 * n_checked * d
-            b = int(self._labels[t][index])
-            s_new = self._sse[t] - float(((x - self._centers[t][b]) ** 2).sum())
-            new_sse[t] = s_new
-            flops += 3.0 * d
-            if not ok:
-                failed, reason = t, "centroid_changed"
-                break
-            if self.stop == "loss" and self.certificate == "exact":
-                improved_old = t <= self.best_iter_
-                improved_new = s_new < best
-                close = np.isfinite(best) and abs(s_new - best) <= self.guard * max(
-                    abs(s_new), abs(best)
+        steps = np.arange(T)  # row s describes iteration t = s + 1
+        a = self._labels[steps, index]  # x's cluster when the means of iteration t are taken
+        sizes_new = self._sizes[1 : T + 1].copy()
+        sizes_new[steps, a] -= 1
+        if self.certificate == "exact":
+            bad_iters, n_checked = self._changed_iterations(x, a, sizes_new, m_old, m_new)
+        else:
+            bad_iters = [
+                t
+                for t in range(1, self.best_iter_ + 1)
+                if not self._reference_check(t, a, x, m_old)
+            ]
+            n_checked = T
+        first_bad = min(bad_iters) if len(bad_iters) else None
+        # sse of every iteration (0..T) without x: subtract x's squared distance to its centre.
+        b = self._labels[: T + 1, index]
+        new_sse = self._sse[: T + 1] - ((x - self._centers[np.arange(T + 1), b]) ** 2).sum(axis=1)
+        flops = 8.0 * n_checked * d + 3.0 * (T + 1) * d
+        failed, reason = (first_bad, "centroid_changed") if first_bad is not None else (None, "")
+        if self.stop == "loss" and self.certificate == "exact":
+            best = np.inf
+            for t in range(1, (first_bad or T + 1)):
+                improved_new = new_sse[t] < best
+                close = np.isfinite(best) and abs(new_sse[t] - best) <= self.guard * max(
+                    abs(new_sse[t]), abs(best)
                 )
-                if close or improved_new != improved_old:
+                if close or improved_new != (t <= self.best_iter_):
                     failed, reason = t, "stopping_changed"
                     break
                 if improved_new:
-                    best = s_new
-        last = self.n_iter_ if failed is None else failed - 1
+                    best = new_sse[t]
+        last = T if failed is None else failed - 1
         # Metadata of the certified iterations 0..last: remove x.
-        for t in range(0, last + 1):
-            if t >= 1:
-                a = int(self._labels[t - 1][index])
-                self._sums[t][a] -= x
-                self._sizes[t][a] -= 1
-            self._sse[t] = new_sse[t]
+        certified = steps[:last]
+        self._sums[certified + 1, a[:last]] -= x
+        self._sizes[certified + 1, a[:last]] -= 1
+        self._sse[: last + 1] = new_sse[: last + 1]
         self._labels[:, index] = -1
         self.active_[index] = False
-        return failed, reason, flops
+        self._n_active -= 1
+        return failed, reason or "certified", flops
 
-    def _centroids_unchanged(
-        self, t: int, a: int, x: np.ndarray, sizes_new: np.ndarray, m_old: float, m_new: float
-    ) -> tuple[bool, int]:
-        """Exact certificate at iteration t: do the quantized centres survive removing x?"""
-        sizes_old = self._sizes[t]
-        affected = (
-            (sizes_new < m_new) | (sizes_old < m_old)
-            if m_old > 0
-            else np.zeros_like(sizes_old, dtype=bool)
-        )
-        affected[a] = True
-        rows = np.nonzero(affected)[0]
-        sums = self._sums[t][rows].copy()
-        sums[rows == a] -= x
-        analog = _corrected_centroids(sums, sizes_new[rows], m_new, self._centers[t - 1][rows])
-        phase = self.phases_[t - 1]
+    def _changed_iterations(
+        self, x: np.ndarray, a: np.ndarray, sizes_new: np.ndarray, m_old: float, m_new: float
+    ) -> tuple[np.ndarray, int]:
+        """Exact certificate: the iterations (1-based) whose quantized centres change without x.
+
+        Checked pairs (iteration t, cluster j): x's cluster, plus, when the momentum is on (it
+        depends on n, so it changes), every cluster that is small before or after. The new
+        analog centroid is computed with the same row-wise formula as the fit, from the exact
+        new sum; the check also fails inside the `guard` band around a rounding boundary.
+        """
+        T = len(a)
+        sizes_old = self._sizes[1 : T + 1]
+        if m_old > 0:
+            affected = (sizes_new < m_new) | (sizes_old < m_old)
+        else:
+            affected = np.zeros(sizes_old.shape, dtype=bool)
+        affected[np.arange(T), a] = True
+        s, j = np.nonzero(affected)
+        sums = self._sums[s + 1, j]
+        sums[j == a[s]] -= x
+        analog = _corrected_centroids(sums, sizes_new[s, j], m_new, self._centers[s, j])
+        phase = self.phases_[s]
         u = grid_coordinates(analog, self.epsilon, phase)
         z = np.rint(u)
-        stored = np.rint(grid_coordinates(self._centers[t][rows], self.epsilon, phase))
-        ok = bool(np.array_equal(z, stored) and np.all(np.abs(u - z) < 0.5 - self.guard))
-        return ok, len(rows)
+        stored = np.rint(grid_coordinates(self._centers[s + 1, j], self.epsilon, phase))
+        ok = (z == stored).all(axis=1) & (np.abs(u - z) < 0.5 - self.guard).all(axis=1)
+        return np.unique(s[~ok]) + 1, len(s)
 
-    def _reference_check(self, t: int, a: int, x: np.ndarray, m_old: float) -> bool:
+    def _reference_check(self, t: int, a: np.ndarray, x: np.ndarray, m_old: float) -> bool:
         """The reference's test (`_certify_invariance`): Q(c) == Q(c - x/n_a), momentum-substituted.
 
-        Not exact (the perturbed centroid is not the mean without x, and other clusters'
-        momentum changes are ignored); kept to reproduce the reference's re-clustering rate.
+        Not exact (the perturbed centroid is not the mean without x, other clusters' momentum
+        changes and the stopping rule are ignored); like the reference it checks the iterations
+        up to the returned one only. Kept to reproduce the reference's re-clustering rate.
         """
+        a = int(a[t - 1])
         size = float(self._sizes[t][a])
         centroid = self._sums[t][a] / size if size > 0 else self._centers[t - 1][a]
         if size < m_old:
