@@ -1,4 +1,7 @@
-"""Benchmark of ERASE's clustering half: deletion cost of quantized k-means vs re-clustering.
+"""Benchmarks of ERASE's pieces: deletion cost of quantized k-means vs re-clustering
+(`clustering`, the default), and the in-context accuracy of the generated tasks (`tasks`).
+
+clustering:
 
 Table 1: for n = 1e3, 1e4, 1e5 synthetic unit-norm embeddings (a mixture of `k` Gaussians in
 `d` dimensions), the time of one fit (= the naive deletion: re-run the clustering on D minus x),
@@ -7,10 +10,17 @@ it happens), the re-clustering rate, and the ratio naive / certified (higher = E
 Goal: the mean deletion time flat in n within 2x.
 Table 2: the re-clustering rate vs epsilon at one n (exact certificate, and the reference's).
 
-Run (single-threaded BLAS, as on the study machine; about 2-4 minutes on an idle core):
+Run (single-threaded BLAS, as on the study machine; about 1-2 minutes on an idle core):
 
-    OMP_NUM_THREADS=1 python bench/erase.py                 # defaults below
-    python bench/erase.py --dim 576 --sizes 1000 10000      # LLM-sized embeddings
+    python bench/erase.py                                   # defaults below
+    python bench/erase.py clustering --dim 576              # LLM-sized embeddings (~4 min)
+
+tasks: label-scoring accuracy of the embedded model (bf16 autocast on CPU) on every generated
+task, zero-shot and with k random demonstrations shared by all test queries (mean and range over
+`--sets` random demonstration sets), next to chance:
+
+    python bench/erase.py tasks                              # ~10-20 min on a busy 2-core CPU
+    python bench/erase.py tasks --n-test 60 --shots 0 16     # quicker
 """
 
 from __future__ import annotations
@@ -52,7 +62,59 @@ def deletion_times(
     return model, fit_s, seconds, model.recluster_rate, float(np.mean([r.flops for r in reports]))
 
 
+def tasks_main(argv: list[str]) -> None:
+    """Zero-shot and k-shot accuracy of the generated tasks on the embedded model."""
+    parser = argparse.ArgumentParser(prog="erase.py tasks")
+    parser.add_argument("--tasks", nargs="+", default=None, help="default: all of TASKS")
+    parser.add_argument("--shots", type=int, nargs="+", default=[0, 4, 8, 16])
+    parser.add_argument("--sets", type=int, default=3, help="random demonstration sets per k")
+    parser.add_argument("--n-train", type=int, default=200)
+    parser.add_argument("--n-test", type=int, default=100)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from lib.data.tasks import TASKS, build_task, icl_accuracy, random_demonstrations
+    from lib.models import load_model
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    model, tokenizer = load_model(args.model, dtype="float32", device="cpu")
+    names = args.tasks or list(TASKS)
+    print(
+        f"# label-scoring accuracy, {args.model}, bf16 autocast, {args.n_test} test examples, "
+        f"{args.sets} random demonstration sets per k (mean [min, max])"
+    )
+    print(f"{'task':<22} {'chance':>6} " + " ".join(f"{f'k={k}':>18}" for k in args.shots))
+    for name in names:
+        task = build_task(name, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+        cells = []
+        start = time.perf_counter()
+        for k in args.shots:
+            sets = 1 if k == 0 else args.sets
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                accs = [
+                    icl_accuracy(model, tokenizer, task, random_demonstrations(task, k, seed=s))
+                    for s in range(args.seed, args.seed + sets)
+                ]
+            cells.append(f"{np.mean(accs):.3f} [{min(accs):.2f},{max(accs):.2f}]")
+        print(
+            f"{name:<22} {1 / task.n_labels:>6.3f} "
+            + " ".join(f"{c:>18}" for c in cells)
+            + f"   ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+
+
 def main() -> None:
+    import sys
+
+    if len(sys.argv) > 1 and sys.argv[1] == "tasks":
+        tasks_main(sys.argv[2:])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "clustering":
+        del sys.argv[1]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument("--dim", type=int, default=128)
