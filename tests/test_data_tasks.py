@@ -50,10 +50,10 @@ def test_texts_carry_their_class_cue(tasks) -> None:
 
 
 def test_deterministic_and_seeded(tasks) -> None:
-    again = build_task("country_cat_dog", n_train=60, n_test=31, seed=0)
-    assert again.split_hashes() == tasks["country_cat_dog"].split_hashes()
-    assert again.data["test"]["text"] == tasks["country_cat_dog"].data["test"]["text"]
-    other = build_task("country_cat_dog", n_train=60, n_test=31, seed=1)
+    again = build_task("when_up_down", n_train=60, n_test=31, seed=0)
+    assert again.split_hashes() == tasks["when_up_down"].split_hashes()
+    assert again.data["test"]["text"] == tasks["when_up_down"].data["test"]["text"]
+    other = build_task("when_up_down", n_train=60, n_test=31, seed=1)
     assert other.split_hashes()["train"] != again.split_hashes()["train"]
 
 

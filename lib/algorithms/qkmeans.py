@@ -272,7 +272,8 @@ class QuantizedKMeans:
 
     # ------------------------------------------------------------------------------ public API
     def fit(self, X: np.ndarray, init_indices: np.ndarray | None = None) -> QuantizedKMeans:
-        """Cluster the rows of X (n x d; kept as float64, without a copy when it already is one).
+        """Cluster the rows of X (n x d; kept as float64 without a copy when it already is one,
+        so do not modify it afterwards).
 
         Args:
             X: data, n >= n_clusters rows, finite values.
@@ -479,7 +480,7 @@ class QuantizedKMeans:
                 if not self._reference_check(t, a, x, m_old)
             ]
             n_checked = T
-        first_bad = min(bad_iters) if len(bad_iters) else None
+        first_bad = int(min(bad_iters)) if len(bad_iters) else None
         # sse of every iteration (0..T) without x: subtract x's squared distance to its centre.
         b = self._labels[: T + 1, index]
         new_sse = self._sse[: T + 1] - ((x - self._centers[np.arange(T + 1), b]) ** 2).sum(axis=1)

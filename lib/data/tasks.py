@@ -1,8 +1,8 @@
 """Small text-classification tasks for in-context learning and fine-tuning, as `datasets`.
 
 Generated tasks (`build_task`, names in `TASKS`): short English sentences whose class is obvious
-to a reader from one cue word (review sentiment, a country's continent, an animal vs a vehicle,
-a sport vs a food, ...), but whose *label names are arbitrary* (`foo`/`bar`, `blue`/`green`,
+to a reader from one cue word (review sentiment, an animal vs a vehicle, a sport vs a food, a
+weekday vs a month), but whose *label names are arbitrary* (`foo`/`bar`, `blue`/`green`,
 ...). A model must therefore learn the mapping from demonstrations or fine-tuning: zero-shot
 accuracy is near (or below) chance and k-shot accuracy rises with k. Semantic label names are
 solved zero-shot by the embedded model (0.83-0.96), leaving nothing for demonstrations to do.
@@ -127,9 +127,12 @@ class ClassificationTask:
 
 
 # ---------------------------------------------------------------------------- generated tasks
-# Each text is a short carrier sentence around one cue word or phrase that decides the class
-# (measured: long multi-clause reviews left the 135M model near chance even with 16 shots, while
-# "The food was awful." reaches > 0.9). Cues are shared by train and test; the texts differ.
+# Each text is a short carrier sentence around one cue word or phrase that decides the class.
+# Kept are the tasks on which 16 random demonstrations lift the embedded model well above chance
+# (bench/erase.py tasks). Tried and dropped: long multi-clause reviews (near chance even with 16
+# shots, while "The food was awful." reaches > 0.8), a country's continent with arbitrary labels
+# (0.53-0.57 at 16 shots), and a 3-class topic task (sport/food/instrument: 0.31-0.38, chance
+# 0.33). Cues are shared by train and test; the texts differ.
 _POSITIVE = (
     "great", "wonderful", "excellent", "fantastic", "amazing", "superb", "delightful",
     "brilliant", "lovely", "perfect", "marvelous", "terrific", "outstanding", "enjoyable",
@@ -150,20 +153,26 @@ _REVIEW_CARRIERS = tuple(
     )
 )  # fmt: skip
 
-_EUROPE = (
-    "France", "Germany", "Italy", "Spain", "Portugal", "Norway", "Sweden", "Finland",
-    "Denmark", "Poland", "Austria", "Switzerland", "Belgium", "the Netherlands", "Ireland",
-    "Greece", "Hungary", "Croatia", "Romania", "the Czech Republic", "Iceland", "Slovakia",
+_DAYS = tuple(
+    f"on {day}"
+    for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+)
+_MONTHS = tuple(
+    f"in {month}"
+    for month in (
+        "January", "February", "March", "April", "May", "June", "July", "August", "September",
+        "October", "November", "December",
+    )
 )  # fmt: skip
-_ASIA = (
-    "Japan", "China", "India", "Thailand", "Vietnam", "Indonesia", "Malaysia", "South Korea",
-    "the Philippines", "Nepal", "Bangladesh", "Pakistan", "Mongolia", "Cambodia", "Laos",
-    "Sri Lanka", "Singapore", "Myanmar", "Bhutan", "Kazakhstan", "Uzbekistan", "Taiwan",
-)  # fmt: skip
-_PLACE_CARRIERS = (
-    "She lives in {}.", "We flew to {}.", "He was born in {}.", "They moved to {}.",
-    "I visited {}.", "My friend studies in {}.", "The parcel came from {}.",
-    "Our team played in {}.", "The tea is from {}.", "The film was shot in {}.",
+_WHEN_CARRIERS = (
+    "The meeting is {}.", "We met {}.", "The shop opened {}.", "She arrived {}.",
+    "The party is {}.", "He called {}.", "The exam was {}.", "They left {}.", "Rent is due {}.",
+    "I cooked dinner {}.", "The match is {}.", "It rained {}.", "The parcel came {}.",
+    "We rested {}.", "Class starts {}.", "The band played {}.", "My train goes {}.",
+    "The post arrived {}.", "The game was {}.", "He was paid {}.", "The museum closes {}.",
+    "Our guests come {}.", "The bridge opened {}.", "She painted the fence {}.",
+    "The report is due {}.", "We moved house {}.", "The market was busy {}.",
+    "The baby was born {}.", "They got married {}.", "The library shut early {}.",
 )  # fmt: skip
 
 _ANIMALS = (
@@ -191,12 +200,6 @@ _FOOD = (
     "pasta", "bread", "cheese", "soup", "rice", "salad", "pizza", "curry", "sushi", "noodles",
     "pancakes", "bananas", "yogurt", "sausages", "dumplings", "tomatoes", "carrots",
     "chocolate", "porridge", "omelettes",
-)  # fmt: skip
-_MUSIC = (
-    "the guitar", "the piano", "the violin", "the drums", "the cello", "the flute",
-    "the trumpet", "the saxophone", "the harp", "the clarinet", "the organ", "the banjo",
-    "the accordion", "the ukulele", "the oboe", "the trombone", "the harmonica", "the tuba",
-    "the mandolin", "the bagpipes",
 )  # fmt: skip
 _TOPIC_CARRIERS = (
     "We talked about {}.", "He loves {}.", "The magazine is about {}.",
@@ -238,13 +241,6 @@ TASKS: dict[str, _TaskSpec] = {
         _template("review", ("foo", "bar"), "Review:"),
         "review sentiment: positive -> foo, negative -> bar",
     ),
-    "country_cat_dog": _TaskSpec(
-        (_EUROPE, _ASIA),
-        _PLACE_CARRIERS,
-        ("cat", "dog"),
-        _template("sentence", ("cat", "dog"), "Sentence:"),
-        "continent of the country named: Europe -> cat, Asia -> dog",
-    ),
     "sighting_left_right": _TaskSpec(
         (_ANIMALS, _VEHICLES),
         _SIGHT_CARRIERS,
@@ -259,12 +255,12 @@ TASKS: dict[str, _TaskSpec] = {
         _template("sentence", ("blue", "green"), "Sentence:"),
         "topic: a sport -> blue, a food -> green",
     ),
-    "topic3_sun_moon_star": _TaskSpec(
-        (_SPORTS, _FOOD, _MUSIC),
-        _TOPIC_CARRIERS,
-        ("sun", "moon", "star"),
-        _template("sentence", ("sun", "moon", "star"), "Sentence:"),
-        "topic, 3 classes: a sport -> sun, a food -> moon, a musical instrument -> star",
+    "when_up_down": _TaskSpec(
+        (_DAYS, _MONTHS),
+        _WHEN_CARRIERS,
+        ("up", "down"),
+        _template("sentence", ("up", "down"), "Sentence:"),
+        "when: on a weekday -> up, in a month -> down",
     ),
 }
 
