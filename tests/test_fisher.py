@@ -152,6 +152,15 @@ def test_fisher_forgetting_noise_is_seeded_and_shaped_by_f(tiny_model):
     assert _rel(recovered, noise) < 1e-4
 
 
+def test_flop_estimates_by_hand():
+    fisher = EmpiricalFisher(torch.zeros(4, 6), 0.1)
+    assert fisher.factorization_flops == 2 * 16 * 6 + 9 * 64
+    assert fisher.product_flops == 4 * 4 * 6 + 4 * 16
+    # All-zero gradients: every direction is dropped and F = lambda I exactly.
+    assert fisher.rank == 0
+    assert torch.allclose(fisher.power(torch.ones(6), -0.25), torch.full((6,), 0.1**-0.25))
+
+
 def test_bad_arguments_are_refused():
     G = _random_grads(4, 6)
     with pytest.raises(ValueError, match="damping"):
