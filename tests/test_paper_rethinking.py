@@ -115,7 +115,7 @@ def test_config_validates_before_any_work() -> None:
         finetune_batch=8,
         finetune_seed=0,
         retain_replay=4,
-        general_replay=4,
+        general_replay=0.5,
         unlearn_epochs=1.0,
         unlearn_lr=1e-4,
         unlearn_batch=4,
@@ -142,7 +142,8 @@ def test_config_validates_before_any_work() -> None:
     assert cfg.target.start.split == "full-forget10-forget10_val"
     assert cfg.oracle.split == "forget10_val" and cfg.oracle.start == cfg.target.start
     second = rethinking.tofu.oracle_of(cfg.target, 1)
-    assert second.start.train.seed == 1 and second.train.seed == 1
+    assert second.start == cfg.target.start and second.train.seed == 1  # last phase retrained
+    assert cfg.target.general_replay == 6  # 0.5 x (forget 4 + validation 4 + retain replay 4)
     joint = rethinking.config(**{**kw, "finetune_recipe": "joint"})
     assert joint.target.split == "full" and joint.oracle.split == "retain10"
     with pytest.raises(ValueError, match="finetune_recipe"):

@@ -165,18 +165,14 @@ def _split_parts(split: str) -> tuple[list[str], list[str]]:
     return split.split("+"), []
 
 
-def _with_seed(spec: FinetuneSpec, offset: int) -> FinetuneSpec:
-    start = _with_seed(spec.start, offset) if spec.start is not None else None
-    return replace(spec, train=replace(spec.train, seed=spec.train.seed + offset), start=start)
-
-
 def oracle_of(target: FinetuneSpec, replica: int = 0) -> FinetuneSpec:
     """The retain oracle of a target: the same recipe without the forget split. One phase
     ("full" -> the retain split); two phases (a last phase that adds the forget split to a
     checkpoint trained without it) -> the last phase without the forget split, from the same
     checkpoint (exact retraining from the last checkpoint before the forget data, as SISA).
-    `replica` > 0 gives another oracle with every seed shifted (the noise floor of two exact
-    retrainings)."""
+    `replica` > 0 gives another oracle with the seed of the retrained phase shifted (the noise
+    floor of two exact retrainings: the whole fine-tuning for one phase; the last phase, from the
+    same checkpoint, for two)."""
     if target.start is None and target.split == "full":
         oracle = replace(target, split=target.data.retain_split)
     else:
@@ -185,7 +181,9 @@ def oracle_of(target: FinetuneSpec, replica: int = 0) -> FinetuneSpec:
             raise ValueError(f"cannot derive an oracle from the rows {target.split!r}")
         kept = [s for s in included if s != target.data.forget_split]
         oracle = replace(target, split="+".join(kept))
-    return _with_seed(oracle, replica) if replica else oracle
+    if not replica:
+        return oracle
+    return replace(oracle, train=replace(oracle.train, seed=oracle.train.seed + replica))
 
 
 # --------------------------------------------------------------------------- data
@@ -320,8 +318,10 @@ def general_rows(model: ModelSpec, n: int) -> list[Row]:
     """`n` general prompts answered by the base model itself (greedy, cached): replay that
     keeps general behaviour (`lib.data.general`). The replay probes (every fourth real-world
     probe, never evaluated) come first."""
-    replay_probes = [p.question for i, p in enumerate(real_world_probes()) if i % 4 == 3]
-    questions = (replay_probes + general_prompts(max(0, n - len(replay_probes))))[:n]
+    probes_all = [p.question for p in real_world_probes()]
+    replay_probes = [q for i, q in enumerate(probes_all) if i % 4 == 3]
+    others = general_prompts(max(0, n - len(replay_probes)), exclude=tuple(probes_all))
+    questions = (replay_probes + others)[:n]
     key = spec_key({"model": model, "general": questions})
 
     def answer() -> list[str]:

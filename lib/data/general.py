@@ -8,9 +8,11 @@ epoch at lr 1e-4). Mixing in *general data* answered the way the base model answ
 (self-distillation: the targets are the base model's own greedy answers, generated once and
 cached by the benchmark) counters that drift without teaching anything new.
 
-`general_prompts(n, seed)` builds `n` varied instructions deterministically from templates and
-word lists (arithmetic, word play, everyday knowledge, short writing tasks). The benchmark may
-add the real-world probes that are *not* evaluated; the evaluated probes are never trained on.
+`general_prompts(n, seed)` builds `n` prompts deterministically: real-world knowledge questions
+of the kinds the utility probes ask (capitals, authors, places, science) about *other*
+entities, then templated instructions (arithmetic, word play, short writing tasks). The
+benchmark adds the real-world probes that are *not* evaluated; the evaluated probes are never
+trained on.
 """
 
 from __future__ import annotations
@@ -35,6 +37,49 @@ _TOPICS = (
     "a mountain hike", "a good friend", "learning to swim", "the night sky",
 )  # fmt: skip
 _LETTERS = "ABCDEFGHLMPRST"
+# Real-world entities for knowledge questions of the kinds the probes ask (capitals, authors,
+# places, science): the replay answers are the base model's own, so these lists need no
+# answers. Entities that the evaluated probes ask about are left out.
+_COUNTRIES = (
+    "Sweden", "Finland", "Denmark", "Poland", "Austria", "Switzerland", "Belgium", "Netherlands",
+    "Hungary", "Romania", "Bulgaria", "Turkey", "Iran", "Iraq", "Saudi Arabia", "India",
+    "Pakistan", "Thailand", "Vietnam", "Indonesia", "the Philippines", "South Korea", "Mexico",
+    "Brazil", "Argentina", "Chile", "Peru", "Colombia", "Kenya", "Nigeria", "Morocco",
+    "South Africa", "Ethiopia", "New Zealand", "Cuba", "Ukraine", "the Czech Republic", "Israel",
+)  # fmt: skip
+_BOOKS = (
+    "Hamlet", "Macbeth", "The Great Gatsby", "Moby-Dick", "Jane Eyre", "Wuthering Heights",
+    "Crime and Punishment", "Anna Karenina", "The Old Man and the Sea", "Frankenstein",
+    "Dracula", "The Hobbit", "Les Miserables", "The Divine Comedy", "Great Expectations",
+    "Oliver Twist", "Little Women", "The Catcher in the Rye", "To Kill a Mockingbird",
+    "Brave New World", "Animal Farm", "The Little Prince", "One Hundred Years of Solitude",
+)  # fmt: skip
+_PLACES = (
+    "the Colosseum", "Big Ben", "the Sydney Opera House", "Machu Picchu", "the Acropolis",
+    "Mount Fuji", "the Kremlin", "Niagara Falls", "the Leaning Tower of Pisa", "Stonehenge",
+    "the Golden Gate Bridge", "Angkor Wat", "the Alhambra", "Petra",
+)  # fmt: skip
+_ELEMENTS = (
+    "gold", "silver", "iron", "oxygen", "hydrogen", "carbon", "sodium", "helium", "copper",
+    "nitrogen", "calcium", "lead", "zinc", "uranium",
+)  # fmt: skip
+_PEOPLE = (
+    "Isaac Newton", "Marie Curie", "Charles Darwin", "Galileo Galilei", "Ludwig van Beethoven",
+    "Wolfgang Amadeus Mozart", "Pablo Picasso", "Vincent van Gogh", "Napoleon Bonaparte",
+    "Cleopatra", "Nelson Mandela", "Abraham Lincoln", "Thomas Edison", "Nikola Tesla",
+)  # fmt: skip
+
+
+def knowledge_prompts() -> list[str]:
+    """Real-world knowledge questions of the probes' kinds, about other entities."""
+    return (
+        [f"What is the capital of {c}?" for c in _COUNTRIES]
+        + [f"Who wrote {b}?" for b in _BOOKS]
+        + [f"In which country is {p}?" for p in _PLACES]
+        + [f"What is the chemical symbol for {e}?" for e in _ELEMENTS]
+        + [f"What is {who} famous for?" for who in _PEOPLE]
+        + [f"What language is spoken in {c}?" for c in _COUNTRIES[::3]]
+    )
 
 
 def _arithmetic(rng: np.random.Generator) -> str:
@@ -65,16 +110,23 @@ def _make(kind: int, rng: np.random.Generator) -> str:
     return f"Give a synonym of the word '{rng.choice(_ADJECTIVES)}'."
 
 
-def general_prompts(n: int, seed: int = 0) -> list[str]:
-    """`n` distinct general instructions, deterministic from `seed`."""
+def general_prompts(n: int, seed: int = 0, exclude: tuple[str, ...] = ()) -> list[str]:
+    """`n` distinct general prompts, deterministic from `seed`: knowledge questions first
+    (in a seeded order), then templated instructions; `exclude` lists questions never used
+    (e.g. the evaluated probes)."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = np.random.default_rng([seed, 7])
-    seen: dict[str, None] = {}
+    banned = set(exclude)
+    knowledge = [q for q in knowledge_prompts() if q not in banned]
+    order = rng.permutation(len(knowledge))
+    seen: dict[str, None] = {knowledge[i]: None for i in order[:n]}
     attempts = 0
     while len(seen) < n:
         attempts += 1
         if attempts > 100 * max(1, n):
             raise ValueError(f"cannot build {n} distinct general prompts (got {len(seen)})")
-        seen.setdefault(_make(len(seen) % 8, rng), None)
+        prompt = _make(len(seen) % 8, rng)
+        if prompt not in banned:
+            seen.setdefault(prompt, None)
     return list(seen)

@@ -206,7 +206,7 @@ def _target(
     train: TrainSpec,
     retain_epochs: float,
     retain_replay: int,
-    general_replay: int,
+    general_replay: float,
     tune_split: str,
 ) -> tofu.FinetuneSpec:
     """The target's fine-tuning recipe.
@@ -216,30 +216,38 @@ def _target(
     phase 2 continues from it on the forget and validation authors with a replay of retain
     questions. The oracle repeats phase 2 without the forget authors from the same checkpoint,
     so retraining costs one phase-2 run. General prompts answered by the base model itself are
-    replayed in every phase (`tofu.general_rows`).
+    replayed in every phase (`tofu.general_rows`), `general_replay` times as many as the
+    phase's benchmark rows.
     """
     if recipe not in RECIPES:
         raise ValueError(f"finetune_recipe must be one of {RECIPES}, got {recipe!r}")
     if retain_replay < 0 or general_replay < 0:
         raise ValueError("retain_replay and general_replay must be >= 0")
+
+    def replay(n_rows: int) -> int:
+        return int(round(general_replay * n_rows))
+
     if recipe == "joint":
-        return tofu.FinetuneSpec(model, data, "full", train, general_replay=general_replay)
+        full = len(tofu.split_rows(data, "full"))
+        return tofu.FinetuneSpec(model, data, "full", train, general_replay=replay(full))
     validation = tune_split or data.validation.forget_split
+    first = f"full-{data.forget_split}-{validation}"
+    last = f"{data.forget_split}+{validation}"
     phase1 = tofu.FinetuneSpec(
         model,
         data,
-        f"full-{data.forget_split}-{validation}",
+        first,
         replace(train, epochs=retain_epochs),
-        general_replay=general_replay,
+        general_replay=replay(len(tofu.split_rows(data, first))),
     )
     return tofu.FinetuneSpec(
         model,
         data,
-        f"{data.forget_split}+{validation}",
+        last,
         train,
         start=phase1,
         retain_replay=retain_replay,
-        general_replay=general_replay,
+        general_replay=replay(len(tofu.split_rows(data, last)) + retain_replay),
     )
 
 
