@@ -386,8 +386,15 @@ def tradeoff_scatter(
     title: str | None = None,
     directions: Mapping[str, Any] | None = None,
     units: Mapping[str, str] | None = None,
+    x_ci: tuple[str, str] | None = None,
+    y_ci: tuple[str, str] | None = None,
+    band: Mapping[str, Any] | None = None,
 ) -> Figure:
     """Scatter one point per row, coloured and annotated by `label`.
+
+    `x_ci`/`y_ci` name the (low, high) columns of confidence intervals drawn as error bars.
+    `band` shades a region, e.g. the noise floor around the oracle:
+    `{"x": (lo, hi), "y": (lo, hi), "label": "two oracles"}` (either axis may be omitted).
 
     Rows whose label is in `reference_rows` (e.g. the model before unlearning and the retrained
     oracle) are drawn as large neutral stars. Several rows per label (seeds) are all drawn and
@@ -396,10 +403,11 @@ def tradeoff_scatter(
     `threshold` draws a dashed horizontal line (the usual 0.05 significance level of forget
     quality); None draws none. `directions`/`units` (column -> value) go into the axis labels.
     """
-    _check_columns(df, [x, y, label])
-    data = df[[label, x, y]].copy()
-    data[x] = pd.to_numeric(data[x], errors="coerce")
-    data[y] = pd.to_numeric(data[y], errors="coerce")
+    ci_columns = [c for pair in (x_ci, y_ci) if pair for c in pair]
+    _check_columns(df, [x, y, label, *ci_columns])
+    data = df[[label, x, y, *ci_columns]].copy()
+    for column in (x, y, *ci_columns):
+        data[column] = pd.to_numeric(data[column], errors="coerce")
     # ±inf cannot be placed on an axis either; treat it like NaN.
     missing = data[~np.isfinite(data[[x, y]].to_numpy(dtype=float)).all(axis=1)]
     data = data.drop(index=missing.index)
@@ -415,9 +423,37 @@ def tradeoff_scatter(
     ax = fig.add_subplot()
     colors = method_colors(data[label], reference=reference_rows)
     names = _categories(data[label])
+    if band:
+        xs = band.get("x", ax.get_xlim() if "x" not in band else band["x"])
+        ys = band.get("y")
+        if "x" in band and ys is None:
+            ax.axvspan(*band["x"], color="#BBBBBB", alpha=0.35, zorder=0, lw=0)
+        elif ys is not None and "x" not in band:
+            ax.axhspan(*ys, color="#BBBBBB", alpha=0.35, zorder=0, lw=0)
+        elif ys is not None:
+            ax.fill_between(list(xs), ys[0], ys[1], color="#BBBBBB", alpha=0.35, zorder=0, lw=0)
+        if band.get("label"):
+            _note(ax, f"grey band: {band['label']}")
     for name in names:
         group = data[data[label] == name]
         is_ref = name in reference_rows
+        for pair, axis in ((x_ci, "x"), (y_ci, "y")):
+            if pair is None:
+                continue
+            low, high = group[pair[0]].to_numpy(float), group[pair[1]].to_numpy(float)
+            center = group[x if axis == "x" else y].to_numpy(float)
+            err = np.vstack([np.clip(center - low, 0, None), np.clip(high - center, 0, None)])
+            if np.isfinite(err).all():
+                ax.errorbar(
+                    group[x],
+                    group[y],
+                    **{f"{axis}err": err},
+                    fmt="none",
+                    ecolor=colors[str(name)],
+                    elinewidth=1.0,
+                    alpha=0.6,
+                    zorder=2,
+                )
         ax.scatter(
             group[x],
             group[y],
@@ -1189,3 +1225,129 @@ __all__ = [
     "tradeoff_scatter",
     "use_style",
 ]
+
+
+@_styled
+def interval_chart(
+    df: pd.DataFrame,
+    category: str,
+    value: str,
+    low: str,
+    high: str,
+    *,
+    hue: str | None = None,
+    references: Mapping[str, float] | None = None,
+    title: str | None = None,
+    xlabel: str | None = None,
+) -> Figure:
+    """Dot plot of precomputed values with their intervals (e.g. a metric per method with its
+    95% bootstrap CI), one row per category; `hue` groups several metrics side by side;
+    `references` draws labelled vertical lines (e.g. {"oracle": 0.1}).
+
+    For intervals computed elsewhere (cluster bootstrap): seaborn's estimators only bootstrap
+    the rows they are given.
+    """
+    _check_columns(df, [category, value, low, high, hue])
+    cats = _categories(df[category])
+    hues = [None] if hue is None else _categories(df[hue])
+    fig = Figure(
+        figsize=(6.4, 0.9 + 0.32 * len(cats) * max(1, len(hues) * 0.6)), layout="constrained"
+    )
+    ax = fig.add_subplot()
+    palette = _hue_palette(hues) if hue is not None else {None: OKABE_ITO[0]}
+    step = 0.7 / max(1, len(hues))
+    for j, h in enumerate(hues):
+        part = df if h is None else df[df[hue] == h]
+        for i, cat in enumerate(cats):
+            row = part[part[category] == cat]
+            if row.empty:
+                continue
+            v, lo, hi = (float(row.iloc[0][c]) for c in (value, low, high))
+            y_pos = i + (j - (len(hues) - 1) / 2) * step
+            if math.isfinite(lo) and math.isfinite(hi):
+                ax.plot([lo, hi], [y_pos, y_pos], color=palette[h], lw=1.6, alpha=0.8)
+            ax.plot(
+                [v],
+                [y_pos],
+                "o",
+                color=palette[h],
+                label=str(h) if i == 0 and h is not None else None,
+            )
+    for name, x_ref in (references or {}).items():
+        ax.axvline(x_ref, color="#555555", ls="--", lw=1)
+        ax.annotate(
+            name,
+            (x_ref, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -10),
+            textcoords="offset points",
+            fontsize=8,
+            color="#555555",
+        )
+    ax.set_yticks(range(len(cats)), [str(c) for c in cats])
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel or _pretty(value))
+    if hue is not None:
+        _legend_outside(ax, _pretty(hue))
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+@_styled
+def trajectory_chart(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    path: str,
+    order: str,
+    *,
+    hue: str | None = None,
+    selected: pd.DataFrame | None = None,
+    logy: bool = False,
+    title: str | None = None,
+    directions: Mapping[str, Any] | None = None,
+) -> Figure:
+    """Checkpoints joined in `order` (e.g. epochs) along each `path` (e.g. method and learning
+    rate), in a small panel per `hue` value; the Pareto front of each panel (no other point
+    better on both axes, higher = better) is outlined, and `selected` rows are circled.
+    """
+    _check_columns(df, [x, y, path, order, hue])
+    panels = [None] if hue is None else _categories(df[hue])
+    n_cols = min(4, len(panels))
+    n_rows = math.ceil(len(panels) / n_cols)
+    fig = Figure(figsize=(3.0 * n_cols + 0.6, 2.6 * n_rows + 0.5), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey=True)
+    for k, panel in enumerate(panels):
+        ax = axes[k // n_cols][k % n_cols]
+        part = df if panel is None else df[df[hue] == panel]
+        paths = _categories(part[path])
+        colors = _hue_palette(paths)
+        for p_name in paths:
+            line = part[part[path] == p_name].sort_values(order)
+            ax.plot(line[x], line[y], "-o", color=colors[p_name], ms=3, lw=1.2, label=str(p_name))
+        pts = part[[x, y]].to_numpy(float)
+        front = [
+            i
+            for i, (a, b) in enumerate(pts)
+            if not any((c >= a and d >= b) and (c > a or d > b) for c, d in pts)
+        ]
+        if front:
+            fpts = pts[front][np.argsort(pts[front][:, 0])]
+            ax.plot(fpts[:, 0], fpts[:, 1], color="#222222", lw=0.8, ls=":", zorder=1)
+        if selected is not None and panel is not None and panel in set(selected[hue]):
+            pick = selected[selected[hue] == panel]
+            ax.scatter(
+                pick[x], pick[y], s=120, facecolors="none", edgecolors="#000000", lw=1.4, zorder=5
+            )
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(str(panel) if panel is not None else "", fontsize=9)
+        ax.legend(fontsize=7, title=_pretty(path), title_fontsize=7)
+    for k in range(len(panels), n_rows * n_cols):
+        axes[k // n_cols][k % n_cols].set_visible(False)
+    fig.supxlabel(_label(x, directions))
+    fig.supylabel(_label(y, directions))
+    if title:
+        fig.suptitle(title)
+    return fig

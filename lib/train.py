@@ -43,8 +43,6 @@ from lib.specs import LoraSpec, TrainSpec
 logger = logging.getLogger(__name__)
 M = TypeVar("M")
 LossFn = Callable[[PreTrainedModel, Any], tuple[torch.Tensor, dict[str, float], int, int]]
-#: `on_step(step, total_steps, model)`: called after every optimiser step (see `train`).
-StepHook = Callable[[int, int, PreTrainedModel], None]
 #: TrainSpec.schedule -> transformers.get_scheduler name
 SCHEDULER_NAMES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
@@ -186,18 +184,16 @@ def train(
     loss_fn: LossFn,
     spec: TrainSpec,
     desc: str = "train",
-    on_step: StepHook | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train the parameters of `model` that require gradients; see the module docstring.
+
+    `on_step(step)` is called after every optimiser step (e.g. to score checkpoints at epoch
+    boundaries); the model is in train mode before and after the call.
 
     The divergence guard checks every loss before its backward pass and every gradient norm
     before its update: a NaN/inf stops the run with `diverged=True`, and the model keeps the
     weights of the last finished step.
-
-    `on_step(step, total_steps, model)`, if given, runs after every optimiser step with the
-    number of steps taken so far (1-based), the planned total and the unwrapped model (e.g. to
-    evaluate along the trajectory). The model is put back in train mode afterwards, and the
-    hook's time is left out of `seconds` (it is not training cost). Every process calls it.
     """
     if n_micro < 1:
         raise ValueError(f"nothing to train on: {n_micro} micro-batches")
@@ -222,7 +218,6 @@ def train(
     counts = torch.zeros(2, dtype=torch.float64)
     model.train()
     start = time.perf_counter()
-    hook_seconds = 0.0
     with PeakMemory(device) as memory, progress.bar(total_steps, desc) as bar:
         try:
             for group in _steps(micro_batches, n_micro, spec.grad_accum):
@@ -267,10 +262,8 @@ def train(
                 bar.set_postfix(loss=f"{logs['loss']:.3f}")
                 bar.update(1)
                 if on_step is not None:
-                    hook_start = time.perf_counter()
-                    on_step(result.steps, total_steps, model)
+                    on_step(result.steps)
                     model.train()
-                    hook_seconds += time.perf_counter() - hook_start
         except DivergenceError as err:
             logger.warning("%s: %s", desc, err)
             result.diverged, result.message = True, str(err)
@@ -281,7 +274,7 @@ def train(
             raise RuntimeError(f"{desc}: {_oom_advice(spec)}") from err
     distributed.all_reduce_sum(counts)
     result.train_tokens, result.reference_tokens = int(counts[0]), int(counts[1])
-    result.seconds = time.perf_counter() - start - hook_seconds
+    result.seconds = time.perf_counter() - start
     result.peak_memory_mb = memory.peak_mb
     model.eval()
     return result

@@ -17,10 +17,13 @@ from lib.specs import ModelSpec, TrainSpec
 
 METHODS = ["ga", "retrain", "icul"]
 HEADLINE = [
+    "forget_fact_acc",
+    "paraphrase_fact_acc",
     "forget_quality",
     "model_utility",
     "forget_rouge",
     "mia_auc",
+    "relearn_fact_acc",
     "relearn_recovery",
     "flops",
     "seconds",
@@ -111,11 +114,12 @@ def resumed(setup_table) -> SimpleNamespace:
 
 
 def test_setup_rows(setup_table):
-    assert list(setup_table.index) == ["base", "target", "retrain"]
+    assert list(setup_table.index) == ["base", "target", "retrain", "retrain (seed 2)"]
     assert setup_table.loc["retrain", "forget_quality"] == 1.0
     assert setup_table.loc["retrain", "privleak"] == 0.0
-    assert {"forget_quality", "model_utility", "forget_rouge", "mia_auc"} <= set(setup_table)
-    for spec in (_target(), tofu.oracle_of(_target())):
+    assert {"forget_fact_acc", "forget_quality", "model_utility", "mia_auc"} <= set(setup_table)
+    assert tofu.oracle_of(_target(), 1).train.seed == _target().train.seed + 1
+    for spec in (_target(), tofu.oracle_of(_target()), tofu.oracle_of(_target(), 1)):
         folder = tofu.finetuned(spec)
         assert (folder / "config.json").exists() and cache.is_sealed(folder)
         record = tofu.train_record(spec)

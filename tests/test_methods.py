@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lib import methods
-from lib.batches import IGNORE, Batch, anchored_batches
+from lib.batches import IGNORE, Batch, anchored_batches, encode_rows
 from lib.data import build_benchmark
 from lib.methods.base import (
     ACCESS,
@@ -31,7 +31,14 @@ from lib.methods.losses import (
     sequence_nll,
     token_nll,
 )
-from lib.methods.representation import decoder_layers, hidden_at, masked_mse
+from lib.methods.representation import (
+    CONVERGED_DROP,
+    activation_norm,
+    decoder_layers,
+    hidden_at,
+    layer_at_fraction,
+    masked_mse,
+)
 from lib.specs import TrainSpec
 
 TRAINING_METHODS = sorted(n for n, c in methods.METHODS.items() if issubclass(c, GradientMethod))
@@ -183,6 +190,21 @@ def test_masked_mse_answer_vs_none(toy):
     assert torch.isclose(masked_mse(a, b, forget, "answer"), torch.tensor(1.0))
     with pytest.raises(ValueError, match="RMU mask"):
         masked_mse(a, b, forget, "all")
+
+
+def test_masked_mse_open_unlearning_form_on_ragged_batches(toy):
+    forget = toy.batch.forget  # answer tokens per sequence: n = (4, 2)
+    a = torch.zeros(2, 6, 3)
+    b = torch.zeros(2, 6, 3)
+    b[0][forget.answer_mask[0]] = 1.0  # e = 1 on 4 tokens: S_0 = 4
+    b[1][forget.answer_mask[1]] = 2.0  # e = 4 on 2 tokens: S_1 = 8
+    # per-sequence means (1 + 4) / 2; open-unlearning's broadcast: mean(S) * mean(1/n)
+    assert float(masked_mse(a, b, forget, "answer")) == pytest.approx(2.5)
+    assert float(masked_mse(a, b, forget, "answer_ou")) == pytest.approx(6 * (1 / 4 + 1 / 2) / 2)
+    # Equal answer lengths: the two forms agree.
+    idk = toy.batch.forget_idk
+    b = torch.rand(2, 6, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.isclose(masked_mse(a, b, idk, "answer"), masked_mse(a, b, idk, "answer_ou"))
 
 
 # --------------------------------------------------------------------------- reference formulas
@@ -393,13 +415,6 @@ def test_gradient_method_unlearn_runs_the_loop(name, tiny_model, tiny_tokenizer,
     assert all(p.requires_grad for p in out.model.parameters())
 
 
-def test_gradient_method_unlearn_passes_the_step_hook(tiny_model, tiny_tokenizer, request_data):
-    seen = []
-    ctx = _context(tiny_tokenizer, tiny_model, on_step=lambda s, t, m: seen.append((s, t)))
-    out = methods.get("ga").unlearn(tiny_model, request_data, ctx)
-    assert seen == [(1, 2), (2, 2)] and out.train.steps == 2
-
-
 def test_unlearn_data_names_missing_streams(request_data):
     with pytest.raises(KeyError, match="has no stream 'nope'"):
         request_data["nope"]
@@ -503,6 +518,11 @@ def test_streams_are_consistent_with_needs():
         ({"layer": -1}, "layer must be in"),
         ({"layer": 1, "trainable": "mlp"}, "trainable"),
         ({"layer": 1, "mask": "all"}, "mask"),
+        ({"layer": 1, "steering_mode": "scaled"}, "steering_mode"),
+        ({"layer": 1, "steering": -1.0}, "steering"),
+        ({"layer_fraction": 1.0}, "layer_fraction"),
+        ({"layer_fraction": -0.1}, "layer_fraction"),
+        ({"layer": 1, "layer_fraction": 0.5}, "either layer or layer_fraction"),
     ],
 )
 def test_rmu_check_rejects_bad_options(overrides, match):
@@ -575,6 +595,104 @@ def test_rmu_control_vector_is_seeded_with_the_steering_norm(tiny_model):
     assert torch.equal(a._control["c"], b._control["c"])
     assert not torch.equal(a._control["c"], c._control["c"])
     assert (a._control["c"] >= 0).all()  # uniform [0, 1) direction as in WMDP
+
+
+@pytest.mark.parametrize(
+    ("fraction", "n_layers", "layer"),
+    [
+        (7 / 32, 32, 7),  # WMDP, Zephyr-7B
+        (7 / 32, 30, 7),  # the same depth in SmolLM2-135M: 6.56 -> 7
+        (7 / 16, 16, 7),  # open-unlearning, Llama-3.2-1B
+        (0.0, 30, 0),
+        (0.25, 2, 1),  # 0.5 rounds half up
+        (0.2, 2, 0),
+        (0.999, 2, 1),  # never past the last block
+    ],
+)
+def test_layer_at_fraction(fraction, n_layers, layer):
+    assert layer_at_fraction(fraction, n_layers) == layer
+    assert methods.get("rmu", layer_fraction=fraction).resolve_layer(n_layers) == layer
+
+
+def test_rmu_layer_fraction_steers_the_resolved_layer(tiny_model):
+    method = methods.get("rmu", layer_fraction=0.5, trainable="wmdp")
+    method.prepare(tiny_model, seed=0)
+    assert method._control["layer"] == 1
+    trainable = {n for n, p in tiny_model.named_parameters() if p.requires_grad}
+    assert trainable == {f"model.layers.{i}.mlp.down_proj.weight" for i in (0, 1)}
+
+
+def test_activation_norm_matches_the_hidden_states(tiny_model, tiny_tokenizer, request_data):
+    rows = request_data["forget"]
+    spec = TrainSpec(batch_size=3, max_length=64)  # batches of 3 and 1
+    batch = encode_rows(tiny_tokenizer, rows, 64)
+    with torch.no_grad():
+        states = tiny_model(
+            **{k: getattr(batch, k) for k in ("input_ids", "attention_mask")},
+            output_hidden_states=True,
+        ).hidden_states
+    # Output of block 0 (transformers applies the final norm to the *last* entry, so not 1).
+    norms = states[1].norm(dim=-1)
+    answer = float(norms[batch.answer_mask].mean())
+    real = float(norms[batch.attention_mask.bool()].mean())
+    got = activation_norm(tiny_model, tiny_tokenizer, rows, 0, spec, "answer")
+    assert got == pytest.approx(answer, rel=1e-5)
+    got = activation_norm(tiny_model, tiny_tokenizer, rows, 0, spec, "none")
+    assert got == pytest.approx(real, rel=1e-5)
+    assert answer != pytest.approx(real, rel=1e-5)  # the two token sets differ
+
+
+def test_rmu_relative_steering_scales_the_control_vector(tiny_model):
+    absolute = methods.get("rmu", layer=1, steering=3.0)
+    relative = methods.get("rmu", layer=1, steering=3.0, steering_mode="relative")
+    with pytest.raises(ValueError, match="activation norm"):
+        relative.prepare(tiny_model, seed=0)
+    relative._control["activation_norm"] = 0.25
+    absolute.prepare(tiny_model, seed=0)
+    relative.prepare(tiny_model, seed=0)
+    assert torch.isclose(relative._control["c"].norm(), torch.tensor(0.75))
+    assert torch.allclose(relative._control["c"], 0.25 * absolute._control["c"])
+
+
+def _rmu_run(model, tokenizer, data, lr: float, **hparams):
+    ctx = _context(tokenizer, model)
+    ctx.train = TrainSpec(epochs=2, lr=lr, batch_size=2, max_length=64, warmup_ratio=0.0)
+    return methods.get("rmu", layer=1, **hparams).unlearn(model, data, ctx)
+
+
+@pytest.mark.parametrize("mode", ["absolute", "relative"])
+def test_rmu_records_a_falling_forget_loss(tiny_model, tiny_tokenizer, request_data, mode):
+    target = copy.deepcopy(tiny_model)
+    out = _rmu_run(tiny_model, tiny_tokenizer, request_data, 1e-2, steering_mode=mode)
+    diag = out.diagnostics
+    assert diag["layer"] == 1 and diag["layer_fraction"] == 0.5
+    norm = activation_norm(target, tiny_tokenizer, request_data["forget"], 1, TrainSpec())
+    assert diag["activation_norm"] == pytest.approx(norm, rel=1e-5)
+    expected_c = 2.0 * (norm if mode == "relative" else 1.0)
+    assert diag["steering_norm"] == pytest.approx(expected_c, rel=1e-5)
+    # The start is the loss of the untrained model: the first step's logged loss agrees.
+    first = out.train.log[0]["forget_mse"]
+    assert diag["forget_mse_start"] == pytest.approx(first, rel=0.2)
+    assert diag["forget_mse_end"] < (1 - CONVERGED_DROP) * diag["forget_mse_start"]
+    assert diag["forget_mse_drop"] == pytest.approx(
+        1 - diag["forget_mse_end"] / diag["forget_mse_start"]
+    )
+    assert diag["converged"] is True and out.train.message == ""
+
+
+def test_rmu_marks_a_run_that_does_not_converge(tiny_model, tiny_tokenizer, request_data):
+    out = _rmu_run(tiny_model, tiny_tokenizer, request_data, 1e-6)
+    assert out.diagnostics["converged"] is False
+    assert 0 <= out.diagnostics["forget_mse_drop"] < CONVERGED_DROP
+    assert "did not converge" in out.train.message and not out.train.diverged
+
+
+def test_rmu_default_control_vector_is_unchanged(tiny_model):
+    """The absolute default draws exactly the control vector of the original implementation."""
+    method = methods.get("rmu", layer=1)
+    method.prepare(tiny_model, seed=5)
+    u = torch.rand(tiny_model.config.hidden_size, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(method._control["c"], 2.0 * u / u.norm())
 
 
 # --------------------------------------------------------------------------- ICUL

@@ -358,9 +358,11 @@ def test_unmasked_kl_pads_rows_to_max_length_as_the_code(tiny_model, tiny_tokeni
     assert code["retain"].n_tokens == n and (code["retain"].labels[0, n:] == IGNORE).all()
 
 
-def test_step_hook_reaches_the_methods_loop(tiny_model, tiny_tokenizer):
+def test_epoch_hook_sees_each_pass_of_the_interleaved_schedule(tiny_model, tiny_tokenizer):
     seen = []
-    ctx = _context(tiny_tokenizer, tiny_model, [])
-    ctx.on_step = lambda step, total, model: seen.append((step, total))
-    methods.get("pt_ga_gd_in").unlearn(tiny_model, _data(3, 3), ctx)
-    assert seen == [(1, 3), (2, 3), (3, 3)]
+    ctx = _context(tiny_tokenizer, tiny_model, [], epochs=2)
+    ctx.on_epoch = lambda model, epoch: seen.append((epoch, model.training))
+    # 3 forget + 3 retain chunks a pass: 6 rows, 2 epochs, so the hook fires after each pass
+    out = methods.get("pt_ga_gd_in").unlearn(tiny_model, _data(3, 3), ctx)
+    assert seen == [(1, False), (2, False)]
+    assert out.train.steps == 6

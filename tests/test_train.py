@@ -415,25 +415,3 @@ def test_peak_memory_on_cpu_sees_an_allocation():
         time.sleep(0.2)
         block.close()
     assert memory.peak_mb > 32
-
-
-def test_on_step_hook_sees_every_step_the_total_and_train_mode_is_restored(monkeypatch):
-    import lib.train as train_module
-
-    clock = [0.0]  # a fake clock that only the hook advances
-    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock[0])
-    model = Linear1()
-    seen: list[tuple[int, int, bool, list[float]]] = []
-
-    def hook(step, total, m):
-        seen.append((step, total, m.training, m.w.detach().tolist()))
-        m.eval()  # an evaluating hook may switch modes; train() puts train mode back
-        clock[0] += 100.0  # its time is not training time
-
-    spec = TrainSpec(epochs=1, lr=0.1, batch_size=1, grad_accum=2, warmup_ratio=0.0)
-    result = _run(model, _regression_batches(5), _quadratic_loss_fn, spec, on_step=hook)
-    assert [(s, t) for s, t, _, _ in seen] == [(1, 3), (2, 3), (3, 3)]
-    assert all(training for _, _, training, _ in seen)
-    assert seen[-1][3] == model.w.detach().tolist()  # the hook saw the updated weights
-    assert seen[0][3] != [0.0] * 4
-    assert result.steps == 3 and clock[0] == 300.0 and result.seconds == 0.0

@@ -41,7 +41,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -904,12 +903,6 @@ class PretrainRun:
 REFERENCE_MEMORY_BYTES = 768 * 2**20
 
 
-def _eval_targets(eval_epochs: Sequence[int], epochs: float, total_steps: int) -> dict[int, int]:
-    """Optimiser step after which each evaluated epoch ends (the step holding its last
-    micro-batch)."""
-    return {max(1, math.ceil(e * total_steps / epochs - 1e-9)): e for e in eval_epochs}
-
-
 @runner.task(UnlearnRunSpec)
 def run_unlearning(spec: UnlearnRunSpec) -> PretrainRun:
     """Unlearn (see the module docstring), score, meter."""
@@ -923,14 +916,18 @@ def run_unlearning(spec: UnlearnRunSpec) -> PretrainRun:
     points: list[dict[str, float]] = []
     last: dict[str, Any] = {}
 
-    def on_step(step: int, total: int, model: PreTrainedModel) -> None:
-        epoch = _eval_targets(spec.eval_epochs, spec.train.epochs, total).get(step)
-        if epoch is None:
+    hook_seconds = [0.0]
+
+    def on_epoch(model: PreTrainedModel, epoch: int) -> None:
+        if epoch not in spec.eval_epochs:
             return
-        model.eval()  # train() puts train mode back after the hook
+        hook_start = time.perf_counter()
         scores = score_model(model, pretrain, spec.evaluation, [spec.domain], grid_sets, False)
-        points.append({"epoch": epoch, "step": step, **set_metrics(scores.sets)})
-        last.update(step=step, scores=scores)
+        points.append({"epoch": epoch, **set_metrics(scores.sets)})
+        last.update(epoch=epoch, scores=scores)
+        # Scoring along the trajectory is not unlearning cost: the training loop's clock runs
+        # through the hook, so its time is taken out below.
+        hook_seconds[0] += time.perf_counter() - hook_start
 
     target_key = pretrain.final_key(True)
     ctx = UnlearnContext(
@@ -940,7 +937,7 @@ def run_unlearning(spec: UnlearnRunSpec) -> PretrainRun:
             target_key, lambda: load_target(pretrain), REFERENCE_MEMORY_BYTES
         ),
         desc=f"unlearn {spec.method} ({spec.domain})",
-        on_step=on_step if spec.eval_epochs else None,
+        on_epoch=on_epoch if spec.eval_epochs else None,
     )
     seed_everything(spec.train.seed)
     model = load_target(pretrain)
@@ -950,20 +947,21 @@ def run_unlearning(spec: UnlearnRunSpec) -> PretrainRun:
     if unlearned.model is None:
         raise ValueError(f"{spec.method} returned no model; this benchmark scores one model")
     done = unlearned.train
-    if last and last["step"] == done.steps and set(spec.sets) <= set(grid_sets):
+    reached_end = last.get("epoch") == spec.train.epochs and not done.diverged
+    if reached_end and set(spec.sets) <= set(grid_sets):
         final = last["scores"]  # the hook already scored the final weights
     else:
         final = score_model(unlearned.model, pretrain, spec.evaluation, [spec.domain], spec.sets)
     for e in spec.eval_epochs:  # epochs the run did not reach (diverged before)
         if e not in {p["epoch"] for p in points}:
-            points.append({"epoch": e, "step": float("nan"), "diverged": 1.0})
+            points.append({"epoch": e, "diverged": 1.0})
     flops = unlearned.flops
     if flops is None:
         flops = metrics.train_flops(n_params, done.train_tokens) + metrics.eval_flops(
             n_params, done.reference_tokens
         )
     cost = {
-        "seconds": done.seconds,
+        "seconds": done.seconds - hook_seconds[0],
         "flops": flops,
         "steps": done.steps,
         "train_tokens": done.train_tokens,

@@ -29,12 +29,22 @@ from lib import cache as store
 from lib import methods as method_registry
 from lib import metrics, models, runner
 from lib.batches import Row, anchored_batches, n_micro_batches
-from lib.benchmarks.tofu_suite import EvalSpec, SuiteStats, collect, retain_subset, summarize
+from lib.benchmarks.tofu_suite import (
+    EvalSpec,
+    SuiteRows,
+    SuiteStats,
+    collect,
+    retain_subset,
+    summarize,
+)
 from lib.data import build_benchmark, filter_known, real_world_probes
 from lib.data.authors import FORGET_SPLITS
+from lib.data.general import general_prompts
+from lib.data.tofu import TOFU_HUB_ID, load_tofu
 from lib.evaluate import generate
 from lib.methods import UnlearnContext, UnlearnData, Unlearned
 from lib.methods.losses import ce_mean, forward_logits
+from lib.metrics import facts
 from lib.specs import ModelSpec, TrainSpec, spec_key, to_dict
 from lib.train import TrainResult, attach_lora, merge_lora, seed_everything, train
 
@@ -42,24 +52,43 @@ logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- specs
+DATA_SOURCES = ("generated", "tofu")
+
+
 @dataclass(frozen=True)
 class DataSpec:
-    """Which fictitious-author benchmark and which forget split."""
+    """Which QA benchmark (generated fictitious authors, or the real TOFU) and which split."""
 
     n_authors: int = 40  # train authors (TOFU: 200)
     qa_per_author: int = 10  # QA pairs per author (TOFU: 20)
     seed: int = 0  # seed of the generated profiles and of the split permutation
-    forget_split: str = "forget10"  # forget01 | forget05 | forget10
+    forget_split: str = "forget10"  # forget01 | forget05 | forget10, or a `_val` split
+    source: str = "generated"  # generated | tofu (locuslab/TOFU through `datasets`)
+    path: str = ""  # tofu: hub id or local folder ("" = locuslab/TOFU)
 
     def __post_init__(self) -> None:
-        if self.forget_split not in FORGET_SPLITS:
-            raise ValueError(
-                f"forget_split must be one of {sorted(FORGET_SPLITS)}, got {self.forget_split!r}"
-            )
+        base = self.forget_split.removesuffix("_val")
+        if base not in FORGET_SPLITS:
+            allowed = sorted([*FORGET_SPLITS, *(f"{s}_val" for s in FORGET_SPLITS)])
+            raise ValueError(f"forget_split must be one of {allowed}, got {self.forget_split!r}")
+        if self.source not in DATA_SOURCES:
+            raise ValueError(f"source must be one of {DATA_SOURCES}, got {self.source!r}")
+        for name in ("n_authors", "qa_per_author"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"DataSpec.{name} must be an integer >= 1, got {value!r}")
 
     @property
     def retain_split(self) -> str:
         return self.forget_split.replace("forget", "retain")
+
+    @property
+    def validation(self) -> DataSpec:
+        """The validation request: forget authors disjoint from the test ones (trained by the
+        target), used to choose hyperparameters."""
+        if self.forget_split.endswith("_val"):
+            return self
+        return replace(self, forget_split=f"{self.forget_split}_val")
 
 
 @dataclass(frozen=True)
@@ -70,18 +99,43 @@ class RelearnSpec:
     lr: float = 1e-4  # learning rate of the attack
     batch_size: int = 4  # examples per step
 
+    def __post_init__(self) -> None:
+        if not self.epochs > 0 or not self.lr > 0:
+            raise ValueError(f"RelearnSpec epochs and lr must be > 0, got {self.epochs}, {self.lr}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(
+                f"RelearnSpec.batch_size must be an integer >= 1, got {self.batch_size!r}"
+            )
+
 
 @dataclass(frozen=True)
 class FinetuneSpec:
-    """Fine-tune a base model on one split of the benchmark (target or retain oracle)."""
+    """Fine-tune a model on rows of the benchmark (a target, an oracle, or a training phase).
+
+    `split` names the rows: a split ("full", "retain10", "forget10", ...), a union "a+b", rows
+    of one split minus the authors of others "a-b-c", or "" for none. `start` continues from
+    another fine-tuning's checkpoint (None = the base model). Replayed rows are added to every
+    pass: `retain_replay` retain questions (spread over the retain authors of the starting
+    phase) and `general_replay` general prompts answered by the base model itself
+    (`general_rows`).
+    """
 
     model: ModelSpec
     data: DataSpec
-    split: str  # "full" -> target; "retainXX" -> retain oracle
+    split: str  # which rows are trained on (see the class docstring)
     train: TrainSpec
+    start: FinetuneSpec | None = None  # continue from this checkpoint (None = base model)
+    retain_replay: int = 0  # retain rows replayed (two-phase recipe)
+    general_replay: int = 0  # general prompts with the base model's answers, replayed
 
     def key(self) -> str:
         return spec_key({"kind": "finetune", "spec": self})
+
+    @property
+    def is_target(self) -> bool:
+        """True when the forget split is trained on (a target, not an oracle or a phase)."""
+        included = _split_parts(self.split)[0]
+        return self.split == "full" or self.data.forget_split in included
 
 
 @dataclass(frozen=True)
@@ -94,15 +148,42 @@ class UnlearnSpec:
     evaluation: EvalSpec = field(default_factory=EvalSpec)
     relearn: RelearnSpec | None = field(default_factory=RelearnSpec)
     hparams: tuple[tuple[str, Any], ...] = ()  # overrides of the method's defaults
+    quant_bits: tuple[int, ...] = ()  # quantization attack: re-measure at these weight bits
 
     @property
     def hparams_dict(self) -> dict[str, Any]:
         return dict(self.hparams)
 
 
-def oracle_of(target: FinetuneSpec) -> FinetuneSpec:
-    """The retain oracle's spec: the target's recipe on the retain split."""
-    return replace(target, split=target.data.retain_split)
+def _split_parts(split: str) -> tuple[list[str], list[str]]:
+    """("a+b" or "a-b-c") -> (included splits, excluded splits)."""
+    if not split:
+        return [], []
+    if "-" in split:
+        head, *minus = split.split("-")
+        return [head], minus
+    return split.split("+"), []
+
+
+def oracle_of(target: FinetuneSpec, replica: int = 0) -> FinetuneSpec:
+    """The retain oracle of a target: the same recipe without the forget split. One phase
+    ("full" -> the retain split); two phases (a last phase that adds the forget split to a
+    checkpoint trained without it) -> the last phase without the forget split, from the same
+    checkpoint (exact retraining from the last checkpoint before the forget data, as SISA).
+    `replica` > 0 gives another oracle with the seed of the retrained phase shifted (the noise
+    floor of two exact retrainings: the whole fine-tuning for one phase; the last phase, from the
+    same checkpoint, for two)."""
+    if target.start is None and target.split == "full":
+        oracle = replace(target, split=target.data.retain_split)
+    else:
+        included, excluded = _split_parts(target.split)
+        if excluded or target.data.forget_split not in included:
+            raise ValueError(f"cannot derive an oracle from the rows {target.split!r}")
+        kept = [s for s in included if s != target.data.forget_split]
+        oracle = replace(target, split="+".join(kept))
+    if not replica:
+        return oracle
+    return replace(oracle, train=replace(oracle.train, seed=oracle.train.seed + replica))
 
 
 # --------------------------------------------------------------------------- data
@@ -118,6 +199,7 @@ class BenchmarkData:
     retain: list[Row]
     holdout: list[Row]  # never-trained authors, as many rows as the forget split
     multihop: list[Row]
+    combined: list[Row]
     subjects: tuple[str, ...]  # the forget authors
     split_hashes: dict[str, str]
 
@@ -133,28 +215,43 @@ class BenchmarkData:
 
 
 @cache
-def benchmark_data(data: DataSpec) -> BenchmarkData:
-    """Generate (deterministically) the benchmark rows of `data` (memoised per process)."""
-    bench = build_benchmark(
+def _benchmark(data: DataSpec):
+    """The generated benchmark or real TOFU (both `lib.data.QABenchmark`), memoised."""
+    if data.source == "tofu":
+        return load_tofu(data.forget_split.removesuffix("_val"), data.path or TOFU_HUB_ID)
+    return build_benchmark(
         n_authors=data.n_authors, qa_per_author=data.qa_per_author, seed=data.seed
     )
-    forget = [_row(q) for q in bench.split(data.forget_split)]
+
+
+def _rows(dataset) -> list[dict[str, Any]]:
+    return [dict(row) for row in dataset]
+
+
+@cache
+def benchmark_data(data: DataSpec) -> BenchmarkData:
+    """The benchmark rows of `data` (deterministic; memoised per process)."""
+    bench = _benchmark(data)
+    forget = _rows(bench.split(data.forget_split))
+    holdout_name = "holdout" if data.source == "generated" else "holdout"
     return BenchmarkData(
         forget=forget,
-        retain=[_row(q) for q in bench.retain_for(data.forget_split)],
-        holdout=[_row(q) for q in bench.split("holdout").to_list()[: len(forget)]],
-        multihop=[_row(q) for q in bench.multihop(data.forget_split)],
+        retain=_rows(bench.split(data.retain_split)),
+        holdout=_rows(bench.split(holdout_name))[: len(forget)],
+        multihop=_rows(bench.multihop(data.forget_split)),
+        combined=_rows(bench.combined(data.forget_split)),
         subjects=tuple(bench.authors(data.forget_split)),
         split_hashes=bench.split_hashes(),
     )
 
 
 def split_rows(data: DataSpec, split: str) -> list[Row]:
-    """Rows of any named split (`full`, `retainXX`, ...)."""
-    bench = build_benchmark(
-        n_authors=data.n_authors, qa_per_author=data.qa_per_author, seed=data.seed
-    )
-    return [_row(q) for q in bench.split(split)]
+    """Rows of a split expression: a split name, "a+b" (union) or "a-b-c" (rows of a minus the
+    authors of b and c), "" = none."""
+    bench = _benchmark(data)
+    included, excluded = _split_parts(split)
+    banned = {a for name in excluded for a in bench.authors(name)}
+    return [r for name in included for r in _rows(bench.split(name)) if r["author"] not in banned]
 
 
 # --------------------------------------------------------------------------- models
@@ -172,11 +269,11 @@ def finetuned(spec: FinetuneSpec) -> Path:
     """Checkpoint folder of a fine-tuning run (trained on first use, cached by spec)."""
 
     def build(folder: Path) -> None:
-        rows = split_rows(spec.data, spec.split)
+        rows = training_rows(spec)
         tokenizer = tokenizer_of(spec.model.name)
         logger.info("fine-tuning %s on %s (%d QA)", spec.model.name, spec.split, len(rows))
         seed_everything(spec.train.seed)
-        model = load_base(spec.model)
+        model = load_base(spec.model) if spec.start is None else load_finetuned(spec.start)
         if spec.train.lora is not None:
             model = attach_lora(model, spec.train.lora)
         device = next(model.parameters()).device
@@ -191,7 +288,7 @@ def finetuned(spec: FinetuneSpec) -> Path:
             n_micro_batches(len(rows), spec.train),
             loss_fn,
             spec.train,
-            desc=f"fine-tune {spec.split}",
+            desc=f"fine-tune {spec.split or 'replay'}",
         )
         if result.diverged:
             raise RuntimeError(f"fine-tuning on {spec.split} diverged: {result.message}")
@@ -201,6 +298,38 @@ def finetuned(spec: FinetuneSpec) -> Path:
         store.atomic_write_json(folder / "train.json", record)
 
     return store.cached_folder("checkpoints", spec.key(), build, spec=to_dict(spec))
+
+
+def training_rows(spec: FinetuneSpec) -> list[Row]:
+    """Every row one fine-tuning trains on: its split, then the replayed rows."""
+    rows = split_rows(spec.data, spec.split)
+    if spec.retain_replay:
+        if spec.start is None:
+            raise ValueError("retain_replay needs a starting phase whose retain rows to replay")
+        rows += retain_subset(split_rows(spec.data, spec.start.split), spec.retain_replay)
+    if spec.general_replay:
+        rows += general_rows(spec.model, spec.general_replay)
+    if not rows:
+        raise ValueError(f"fine-tuning {spec.split!r} has no rows to train on")
+    return rows
+
+
+def general_rows(model: ModelSpec, n: int) -> list[Row]:
+    """`n` general prompts answered by the base model itself (greedy, cached): replay that
+    keeps general behaviour (`lib.data.general`). The replay probes (every fourth real-world
+    probe, never evaluated) come first."""
+    probes_all = [p.question for p in real_world_probes()]
+    replay_probes = [q for i, q in enumerate(probes_all) if i % 4 == 3]
+    others = general_prompts(max(0, n - len(replay_probes)), exclude=tuple(probes_all))
+    questions = (replay_probes + others)[:n]
+    key = spec_key({"model": model, "general": questions})
+
+    def answer() -> list[str]:
+        logger.info("answering %d general prompts with the base model (replay targets)", n)
+        return generate(load_base(model), tokenizer_of(model.name), questions, max_new_tokens=48)
+
+    answers = store.cached("replay", key, answer)
+    return [{"question": q, "answer": a} for q, a in zip(questions, answers, strict=True) if a]
 
 
 def load_finetuned(spec: FinetuneSpec) -> PreTrainedModel:
@@ -245,9 +374,18 @@ def probes(model: ModelSpec, evaluation: EvalSpec) -> tuple[list[Row], bool]:
         )
 
     answers = store.cached("probes", key, answer)
-    kept, filtered = filter_known(all_probes, lambda _q: answers)
+    # every fourth probe is kept for replay during fine-tuning (`general_rows`): never evaluated
+    evaluable = [
+        (p, a) for i, (p, a) in enumerate(zip(all_probes, answers, strict=True)) if i % 4 != 3
+    ]
+    kept, filtered = filter_known([p for p, _ in evaluable], lambda _q: [a for _, a in evaluable])
     rows = [
-        {"question": p.question, "answer": p.answer, "perturbed_answers": list(p.perturbed_answers)}
+        {
+            "question": p.question,
+            "answer": p.answer,
+            "perturbed_answers": list(p.perturbed_answers),
+            "aliases": list(p.aliases),
+        }
         for p in kept[: evaluation.n_probes]
     ]
     return rows, filtered
@@ -262,18 +400,26 @@ def evaluate_model(
     desc: str = "evaluate",
 ) -> SuiteStats:
     """Run the suite on a loaded model (uncached)."""
-    bench = benchmark_data(data)
     return collect(
         model,
         tokenizer_of(model_spec.name),
-        bench.forget,
-        bench.multihop,
-        retain_subset(bench.retain, evaluation.n_retain),
-        bench.holdout,
-        probes(model_spec, evaluation)[0],
+        suite_rows(model_spec, data, evaluation),
         evaluation,
         context,
         desc,
+    )
+
+
+def suite_rows(model_spec: ModelSpec, data: DataSpec, evaluation: EvalSpec) -> SuiteRows:
+    """The rows the suite evaluates for this benchmark configuration."""
+    bench = benchmark_data(data)
+    return SuiteRows(
+        forget=bench.forget,
+        multihop=bench.multihop,
+        combined=bench.combined,
+        retain=retain_subset(bench.retain, evaluation.n_retain),
+        holdout=bench.holdout,
+        probes=probes(model_spec, evaluation)[0],
     )
 
 
@@ -291,13 +437,14 @@ def cached_stats(
 
 
 def finetuned_stats(spec: FinetuneSpec, evaluation: EvalSpec) -> SuiteStats:
+    label = "target" if spec.is_target else f"oracle (seed {spec.train.seed})"
     return cached_stats(
         spec.key(),
         lambda: load_finetuned(spec),
         spec.model,
         spec.data,
         evaluation,
-        desc=f"evaluate {'target' if spec.split == 'full' else 'oracle'} ({spec.split})",
+        desc=f"evaluate {label}",
     )
 
 
@@ -308,15 +455,17 @@ def base_stats(model: ModelSpec, data: DataSpec, evaluation: EvalSpec) -> SuiteS
 
 
 def setup_table(target: FinetuneSpec, evaluation: EvalSpec) -> pd.DataFrame:
-    """Soundness of the setup: base, target and oracle on the suite (one row each)."""
+    """Soundness of the setup: base, target, the oracle and a second oracle (another seed) on
+    the suite, each summarised against the first oracle (one row each)."""
     oracle = finetuned_stats(oracle_of(target), evaluation)
     rows = []
     for label, stats in (
         ("base", base_stats(target.model, target.data, evaluation)),
         ("target", finetuned_stats(target, evaluation)),
         ("retrain", oracle),
+        ("retrain (seed 2)", finetuned_stats(oracle_of(target, replica=1), evaluation)),
     ):
-        rows.append({"model": label, **summarize(stats, oracle)})
+        rows.append({"model": label, **summarize(stats, oracle, evaluation)})
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -332,8 +481,9 @@ class RunResult:
     stats: SuiteStats
     relearn: dict[str, float] = field(default_factory=dict)
     log: list[dict[str, float]] = field(default_factory=list)
-    status: str = "ok"  # ok | diverged (the model kept its last finished step)
+    status: str = "ok"  # ok | diverged | not converged (the method's own convergence check)
     message: str = ""
+    diagnostics: dict[str, Any] = field(default_factory=dict)  # method-specific facts
 
     def row(self) -> dict[str, Any]:
         return {
@@ -419,6 +569,7 @@ def run_unlearning(spec: UnlearnSpec) -> RunResult:
         "eval_flops": metrics.eval_flops(n_params, stats.eval_tokens),
         "inference_overhead": stats.eval_tokens / max(1, target.eval_tokens) - 1.0,
     }
+    attacks = quantization_attack(unlearned.model, tokenizer, bench.forget, unlearned.context, spec)
     relearn = {}
     if spec.relearn is not None:
         relearn = relearn_attack(
@@ -427,14 +578,64 @@ def run_unlearning(spec: UnlearnSpec) -> RunResult:
     return RunResult(
         method=spec.method,
         seed=spec.train.seed,
-        metrics=summarize(stats, oracle),
+        metrics=summarize(stats, oracle, spec.evaluation),
         cost=cost,
         stats=stats,
-        relearn=relearn,
+        relearn={**relearn, **attacks},
         log=done.log,
-        status="diverged" if done.diverged else "ok",
+        status=_status(unlearned),
         message=done.message,
+        diagnostics=dict(unlearned.diagnostics),
     )
+
+
+def _status(unlearned: Unlearned) -> str:
+    """ok, diverged (stopped by the divergence guard), or not converged (the method's check)."""
+    if unlearned.train.diverged:
+        return "diverged"
+    if unlearned.diagnostics.get("converged") is False:
+        return "not converged"
+    return "ok"
+
+
+def _forget_fact_acc(forget: Sequence[Row], generations: Sequence[str]) -> float:
+    """Fact accuracy of answers to `forget` rows (rows with a shared value left out)."""
+    scored = [
+        facts.contains_phrase(g, r["value"])
+        for r, g in zip(forget, generations, strict=True)
+        if r["value"] and not r.get("value_shared", False)
+    ]
+    return float(np.mean(scored)) if scored else float("nan")
+
+
+def quantization_attack(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    forget: Sequence[Row],
+    context: str,
+    spec: UnlearnSpec,
+) -> dict[str, float]:
+    """Quantization attack (Zhang et al., ICLR 2025): round the unlearned weights to
+    `spec.quant_bits` bits (`lib.attacks.fake_quantize`) and re-measure forget fact accuracy;
+    `quant<bits>_fact_acc` (lower = the forgetting survives quantization)."""
+    if not spec.quant_bits:
+        return {}
+    from lib.attacks import fake_quantize
+
+    out = {}
+    for bits in spec.quant_bits:
+        quantized = fake_quantize(model, bits)
+        answers = generate(
+            quantized,
+            tokenizer,
+            [r["question"] for r in forget],
+            context,
+            spec.evaluation.max_new_tokens,
+            spec.evaluation.batch_size,
+        )
+        out[f"quant{bits}_fact_acc"] = _forget_fact_acc(forget, answers)
+        del quantized
+    return out
 
 
 def relearn_attack(
@@ -446,19 +647,23 @@ def relearn_attack(
     context: str,
     spec: UnlearnSpec,
 ) -> dict[str, float]:
-    """Relearning attack: train on the even forget examples, measure the odd ones (modifies
-    `model` in place).
+    """Relearning attack: fine-tune on the even forget questions, measure the odd ones
+    (modifies `model` in place).
 
-    relearn_recovery = (R_after - R_before) / (R_target - R_before) on the held-out half
-    (ROUGE-L recall), in [0, 1] after clipping: 0 = nothing comes back, 1 = everything the
-    target knew comes back. NaN when the model had not forgotten (denominator < 0.05).
+    `relearn_fact_acc` is the fact accuracy on the held-out (odd) half after the attack,
+    `relearn_fact_acc_before` before it; `relearn_recovery` = (after - before) / (target -
+    before), clipped to [0, 1]: 0 = nothing comes back, 1 = everything the target knew comes
+    back (NaN when the model had not forgotten: target - before < 0.05).
     """
     assert spec.relearn is not None
     attack_half = [forget[i] for i in range(0, len(forget), 2)]
     probe_half = [forget[i] for i in range(1, len(forget), 2)]
-    rouge = metrics.rouge_l_recall_many
-    before = float(rouge(stats.forget_gen[1::2], stats.forget_answers[1::2]).mean())
-    known = float(rouge(target.forget_gen[1::2], target.forget_answers[1::2]).mean())
+
+    def fact_acc(generations: Sequence[str]) -> float:
+        return _forget_fact_acc(probe_half, generations)
+
+    before = fact_acc(stats.forget_gen[1::2])
+    known = fact_acc(target.forget_gen[1::2])
     attack = replace(
         spec.target.train,
         epochs=spec.relearn.epochs,
@@ -494,14 +699,31 @@ def relearn_attack(
         evaluation.max_new_tokens,
         evaluation.batch_size,
     )
-    after = float(rouge(answers, [q["answer"] for q in probe_half]).mean())
+    after = fact_acc(answers)
     gap = known - before
     recovery = float(np.clip((after - before) / gap, 0.0, 1.0)) if gap >= 0.05 else np.nan
     return {
-        "relearn_rouge_before": before,
-        "relearn_rouge_after": after,
+        "relearn_fact_acc_before": before,
+        "relearn_fact_acc": after,
         "relearn_recovery": recovery,
     }
+
+
+def check_sizes(data: DataSpec, evaluation: EvalSpec) -> None:
+    """Evaluation sizes against the data (ValueError naming the largest allowed value)."""
+    bench = benchmark_data(data)
+    if evaluation.n_retain > len(bench.retain):
+        raise ValueError(
+            f"n_retain = {evaluation.n_retain} but the retain split has {len(bench.retain)} "
+            f"questions; use at most {len(bench.retain)}"
+        )
+    n_probes = sum(1 for i, _ in enumerate(real_world_probes()) if i % 4 != 3)
+    if evaluation.n_probes > n_probes:
+        raise ValueError(f"n_probes = {evaluation.n_probes} but there are {n_probes} probes")
+    if not bench.forget:
+        raise ValueError(f"the forget split {data.forget_split!r} is empty at this size")
+    if not bench.retain:
+        raise ValueError(f"the forget split {data.forget_split!r} leaves no retain authors")
 
 
 def validate(methods: Sequence[str], hparams: dict[str, dict[str, Any]], model: ModelSpec) -> None:

@@ -73,18 +73,22 @@ def taxonomy() -> pd.DataFrame:
 
 # Importing the built-in method modules registers them (they import `register` from here).
 from lib.methods import (  # noqa: E402
+    arithmetic,
     exact,
     gradient,
     input_based,
+    localized,
     preference,
     relabel,
     representation,
 )
 
 __all__ = [
+    "arithmetic",
     "exact",
     "gradient",
     "input_based",
+    "localized",
     "preference",
     "relabel",
     "representation",

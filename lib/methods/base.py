@@ -17,18 +17,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lib.batches import Batch, Row, anchored_batches, n_micro_batches
 from lib.specs import TrainSpec
-from lib.train import StepHook, TrainResult, attach_lora, merge_lora, seed_everything, train
+from lib.train import TrainResult, attach_lora, merge_lora, seed_everything, train
 
 FAMILIES = (
     "gradient ascent",  # GA and its regularised variants
     "preference optimization",  # NPO, SimNPO, DPO: treat forget answers as dispreferred
     "relabeling",  # fine-tune towards alternative answers (IDK, random labels)
     "representation",  # localisation-informed: steer hidden states (RMU)
+    "localization-informed",  # restrict updates to weights located as salient (SalUn masks)
+    "weight arithmetic",  # edit weights by arithmetic on fine-tuning deltas (task vectors)
     "input-based",  # in-context: prompts, weights untouched
     "exact",  # retraining without the forget data (and sharded/selection variants)
 )
@@ -65,7 +68,11 @@ class Unlearned:
     `flops`: the unlearning FLOPs when they are not 6N x trained tokens + 2N x reference tokens
     (None = derive them so);
     `source`: the cache key of a stored model when the result *is* that model (e.g. the
-    benchmark's retrained oracle), so its evaluation can be reused.
+    benchmark's retrained oracle), so its evaluation can be reused;
+    `diagnostics`: method-specific facts about the run (JSON-serialisable: numbers, strings,
+    booleans, and lists/dicts of them), e.g. whether an objective converged; each method
+    documents its keys. A method that did not converge sets `diagnostics["converged"] = False`
+    (absent = not applicable).
     """
 
     model: PreTrainedModel | None = None
@@ -74,6 +81,7 @@ class Unlearned:
     train: TrainResult = field(default_factory=TrainResult)
     flops: float | None = None
     source: str = ""
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,17 +90,17 @@ class UnlearnContext:
 
     `load_reference()` loads a fresh, frozen copy of the model unlearning starts from;
     `retrain(rows)` is the benchmark's own training recipe applied to `rows` from the base
-    model (exact unlearning); `desc` labels progress output; `on_step(step, total_steps,
-    model)`, if given, is passed to the training loop of loss-based methods (`lib.train.train`:
-    called after every optimiser step, e.g. to evaluate along the trajectory).
+    model (exact unlearning); `on_epoch(model, epoch)` is called by iterative methods after each
+    completed pass over the forget data (the model is in eval mode during the call; e.g. to
+    score a trajectory for hyperparameter selection); `desc` labels progress output.
     """
 
     tokenizer: PreTrainedTokenizerBase
     train: TrainSpec
     load_reference: Callable[[], PreTrainedModel]
     retrain: Callable[[Sequence[Row]], Unlearned] | None = None
+    on_epoch: Callable[[PreTrainedModel, int], None] | None = None
     desc: str = ""
-    on_step: StepHook | None = None
 
 
 @dataclass(frozen=True)
@@ -176,19 +184,46 @@ class GradientMethod(Method):
             n_ref = sum(batch[s].n_tokens for s in self.reference_streams)
             return loss, logs, n_train, n_ref
 
+        n_rows = len(streams[self.anchor])
+        n_micro = n_micro_batches(n_rows, spec)
         result = train(
             model,
             micro,
-            n_micro_batches(len(streams[self.anchor]), spec),
+            n_micro,
             loss_fn,
             spec,
             desc=ctx.desc or f"unlearn {self.name}",
-            on_step=ctx.on_step,
+            on_step=_epoch_hook(model, ctx.on_epoch, n_rows, n_micro, spec),
         )
         model = merge_lora(model)
         for p in model.parameters():
             p.requires_grad_(True)
         return Unlearned(model=model, train=result)
+
+
+def _epoch_hook(
+    model: PreTrainedModel,
+    on_epoch: Callable[[PreTrainedModel, int], None] | None,
+    n_rows: int,
+    n_micro: int,
+    spec: TrainSpec,
+) -> Callable[[int], None] | None:
+    """An `on_step` that calls `on_epoch(model, e)` after the step that completes pass e."""
+    if on_epoch is None:
+        return None
+    examples_per_step = spec.batch_size * spec.grad_accum
+    total_steps = -(-n_micro // spec.grad_accum)
+    done: set[int] = set()
+
+    def hook(step: int) -> None:
+        seen = min(step * examples_per_step, round(spec.epochs * n_rows))
+        epoch = int(seen // n_rows) if step < total_steps else int(np.ceil(spec.epochs - 1e-9))
+        if epoch >= 1 and epoch not in done:
+            done.add(epoch)
+            model.eval()
+            on_epoch(model, epoch)
+
+    return hook
 
 
 def describe(cls: type[Method]) -> dict[str, Any]:

@@ -69,7 +69,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from lib import models
 from lib.batches import IGNORE, Batch, Row, encode_rows, epoch_orders, pad_id
 from lib.methods import register
-from lib.methods.base import GradientMethod, UnlearnContext, UnlearnData, Unlearned
+from lib.methods.base import (
+    GradientMethod,
+    UnlearnContext,
+    UnlearnData,
+    Unlearned,
+    _epoch_hook,
+)
 from lib.methods.losses import forward_logits, mean_nll, shifted
 from lib.specs import TrainSpec
 from lib.train import attach_lora, merge_lora, seed_everything, train
@@ -341,14 +347,18 @@ class PretrainedMethod(GradientMethod):
             n_ref = sum(batch[s].n_tokens for s in self.reference_streams if s in batch)
             return loss, logs, n_train, n_ref
 
+        n_micro = math.ceil(len(order) / spec.batch_size)
+        # One pass = every forget chunk once (with its retain chunks for the 1:1 methods).
+        ratio = int(getattr(self, "retain_ratio", 1)) if self.retain_set else 0
+        per_epoch = len(data["forget"]) * (1 + ratio)
         result = train(
             model,
             self._micro_batches(data, order, labels, ctx),
-            math.ceil(len(order) / spec.batch_size),
+            n_micro,
             loss_fn,
             spec,
             desc=ctx.desc or f"unlearn {self.name}",
-            on_step=ctx.on_step,
+            on_step=_epoch_hook(model, ctx.on_epoch, per_epoch, n_micro, spec),
         )
         result.reference_tokens += label_tokens
         model = merge_lora(model)
