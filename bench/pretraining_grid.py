@@ -2,8 +2,8 @@
 one run.
 
 1. Learning-rate x epochs grid: one run per (lr, epochs) cell (naive) vs one run per lr scored
-   after each epoch through the training loop's step hook (constant learning rate, so the
-   model after e epochs is the e-epoch run's model).
+   after each epoch through the method's epoch hook (`UnlearnContext.on_epoch`; constant
+   learning rate, so the model after e epochs is the e-epoch run's model).
 2. GA+KL: the frozen original model's outputs recomputed at every step (naive, memory budget 0)
    vs memoised per chunk across epochs and runs (`MemoizedReference`).
 
