@@ -76,7 +76,8 @@ def tasks_main(argv: list[str]) -> None:
 
     import torch
 
-    from lib.data.tasks import TASKS, build_task, icl_accuracy, random_demonstrations
+    from lib.benchmarks.icl import icl_accuracy
+    from lib.data.tasks import TASKS, build_task, random_demonstrations
     from lib.models import load_model
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))

@@ -504,3 +504,144 @@ def generate(
     """Greedy answers to `questions` in the study's QA prompt format."""
     prompts = [format_prompt(tokenizer, q, context) for q in questions]
     return generate_from_prompts(model, tokenizer, prompts, max_new_tokens, batch_size, counter)
+
+
+# --------------------------------------------------------------------------- fixed choices
+def _ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+
+
+@torch.no_grad()
+def score_choices(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    choices: Sequence[str],
+    prefix: str = "",
+    batch_size: int = 32,
+    counter: TokenCounter | None = None,
+) -> np.ndarray:
+    """(len(prompts), len(choices)) natural-log probability of each choice after prefix + prompt
+    (the sum over the choice's tokens); e.g. label words of a classification task, whose argmax
+    is the prediction. Higher = more likely.
+
+    `prefix`, every prompt and every choice are tokenised separately and concatenated (no
+    special tokens), so a choice has the same tokens after every prompt. The prefix (e.g. an
+    instruction and in-context demonstrations shared by every query) runs once and its key/value
+    cache serves every batch of prompts, so a long shared prefix costs one forward pass. When
+    every choice is one token, one pass per prompt reads all choices from the next-token
+    distribution; otherwise each (prompt, choice) sequence is scored. Prompts are right-padded
+    behind the prefix (a row's padding comes after its last real token, so causal attention never
+    sees it). Runs under the model's autocast; in a multi-process run, prompts are split over the
+    processes and gathered. `counter` gets the prefix tokens once plus every scored sequence's.
+    """
+    choice_ids = [_ids(tokenizer, c) for c in choices]
+    if not choice_ids or any(not ids for ids in choice_ids):
+        raise ValueError(f"every choice must tokenize to at least one token: {list(choices)}")
+    prefix_ids = _ids(tokenizer, prefix)
+    prompt_ids = [_ids(tokenizer, p) for p in prompts]
+    if any(not ids for ids in prompt_ids):
+        raise ValueError("every prompt must be non-empty (its last token predicts the choice)")
+    device = _device(model)
+    single = all(len(ids) == 1 for ids in choice_ids)
+    n_choices = len(choice_ids)
+    prefix_cache, tokens = None, 0
+    if prefix_ids:
+        with models.autocast(model):
+            out = model(input_ids=torch.tensor([prefix_ids], device=device), use_cache=True)
+        prefix_cache, tokens = out.past_key_values, len(prefix_ids)
+    n_prefix = len(prefix_ids)
+    order = _length_order([len(ids) for ids in prompt_ids])
+    mine = distributed.shard(order)
+    local: dict[int, np.ndarray] = {}
+    for start in range(0, len(mine), batch_size):
+        idx = mine[start : start + batch_size]
+        # one sequence per prompt (single-token choices) or per (prompt, choice)
+        if single:
+            seqs = [prompt_ids[i] for i in idx]
+        else:
+            seqs = [prompt_ids[i] + c for i in idx for c in choice_ids]
+        width = max(len(s) for s in seqs)
+        input_ids = torch.full((len(seqs), width), pad_id(tokenizer), dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            input_ids[r, : len(s)] = torch.tensor(s, dtype=torch.long)
+            mask[r, : len(s)] = 1
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        kwargs: dict = {}
+        if prefix_cache is not None:
+            rows = torch.zeros(1, dtype=torch.long, device=device)
+            kwargs = {
+                "past_key_values": _prompt_cache_copy(prefix_cache, len(seqs), rows),
+                "attention_mask": torch.cat(
+                    [torch.ones((len(seqs), n_prefix), dtype=torch.long, device=device), mask], 1
+                ),
+                "position_ids": n_prefix + torch.arange(width, device=device)[None, :],
+                "use_cache": True,
+            }
+        else:
+            kwargs = {"attention_mask": mask, "use_cache": False}
+        with models.autocast(model):
+            logits = model(input_ids=input_ids, **kwargs).logits.float()
+        tokens += int(mask.sum())
+        # choice token t is predicted by the output at the position before it
+        for row, i in enumerate(idx):
+            n_p = len(prompt_ids[i])
+            scores = np.empty(n_choices)
+            for j, c in enumerate(choice_ids):
+                r = row if single else row * n_choices + j
+                lp = F.log_softmax(logits[r, n_p - 1 : n_p - 1 + len(c)], dim=-1)
+                scores[j] = float(lp.gather(-1, torch.tensor(c, device=device)[:, None]).sum())
+            local[i] = scores
+    _count(counter, tokens)
+    merged = distributed.gather_by_index(local)
+    return np.stack([merged[i] for i in range(len(prompts))]) if prompts else np.empty((0, 0))
+
+
+@torch.no_grad()
+def embed_texts(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    layer: int = -1,
+    batch_size: int = 32,
+    counter: TokenCounter | None = None,
+) -> np.ndarray:
+    """(len(texts), hidden size) float32 mean over each text's tokens of the hidden states of
+    decoder output `layer` (-1 = the last, after the final norm; 0 = the token embeddings), a
+    sentence embedding from a causal LM. Texts are tokenised without special tokens; padding is
+    excluded from the mean (masks from lengths). Runs under the model's autocast and is split
+    over processes like the scoring functions.
+    """
+    ids = [_ids(tokenizer, t) for t in texts]
+    if any(not i for i in ids):
+        raise ValueError("cannot embed an empty text")
+    device = _device(model)
+    order = _length_order([len(i) for i in ids])
+    mine = distributed.shard(order)
+    local: dict[int, np.ndarray] = {}
+    tokens = 0
+    for start in range(0, len(mine), batch_size):
+        idx = mine[start : start + batch_size]
+        width = max(len(ids[i]) for i in idx)
+        input_ids = torch.full((len(idx), width), pad_id(tokenizer), dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, i in enumerate(idx):
+            input_ids[r, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
+            mask[r, : len(ids[i])] = 1
+        with models.autocast(model):
+            out = model(
+                input_ids=input_ids.to(device),
+                attention_mask=mask.to(device),
+                output_hidden_states=True,
+                use_cache=False,
+            )
+        hidden = out.hidden_states[layer].float()
+        m = mask.to(device)[:, :, None].float()
+        pooled = (hidden * m).sum(1) / m.sum(1)
+        tokens += int(mask.sum())
+        for r, i in enumerate(idx):
+            local[i] = pooled[r].cpu().numpy()
+    _count(counter, tokens)
+    merged = distributed.gather_by_index(local)
+    return np.stack([merged[i] for i in range(len(texts))]).astype(np.float32)
