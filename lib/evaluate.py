@@ -530,10 +530,11 @@ def score_choices(
     instruction and in-context demonstrations shared by every query) runs once and its key/value
     cache serves every batch of prompts, so a long shared prefix costs one forward pass. When
     every choice is one token, one pass per prompt reads all choices from the next-token
-    distribution; otherwise each (prompt, choice) sequence is scored. Prompts are right-padded
-    behind the prefix (a row's padding comes after its last real token, so causal attention never
-    sees it). Runs under the model's autocast; in a multi-process run, prompts are split over the
-    processes and gathered. `counter` gets the prefix tokens once plus every scored sequence's.
+    distribution (prompts left-padded behind the prefix, logits of the last position only);
+    otherwise each (prompt, choice) sequence is scored (right-padded). Padding is masked and
+    positions continue from the prefix, so a row's scores do not depend on its batch. Runs under
+    the model's autocast; in a multi-process run, prompts are split over the processes and
+    gathered. `counter` gets the prefix tokens once plus every scored sequence's.
     """
     choice_ids = [_ids(tokenizer, c) for c in choices]
     if not choice_ids or any(not ids for ids in choice_ids):
@@ -556,41 +557,46 @@ def score_choices(
     local: dict[int, np.ndarray] = {}
     for start in range(0, len(mine), batch_size):
         idx = mine[start : start + batch_size]
-        # one sequence per prompt (single-token choices) or per (prompt, choice)
-        if single:
-            seqs = [prompt_ids[i] for i in idx]
-        else:
-            seqs = [prompt_ids[i] + c for i in idx for c in choice_ids]
+        # Single-token choices: one left-padded sequence per prompt, so every row ends at the
+        # last column and only that column's logits are computed. Otherwise one right-padded
+        # sequence per (prompt, choice), choice token t predicted by the output before it.
+        seqs = (
+            [prompt_ids[i] for i in idx]
+            if single
+            else [prompt_ids[i] + c for i in idx for c in choice_ids]
+        )
         width = max(len(s) for s in seqs)
         input_ids = torch.full((len(seqs), width), pad_id(tokenizer), dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for r, s in enumerate(seqs):
-            input_ids[r, : len(s)] = torch.tensor(s, dtype=torch.long)
-            mask[r, : len(s)] = 1
+            cols = slice(width - len(s), width) if single else slice(0, len(s))
+            input_ids[r, cols] = torch.tensor(s, dtype=torch.long)
+            mask[r, cols] = 1
         input_ids, mask = input_ids.to(device), mask.to(device)
-        kwargs: dict = {}
+        positions = n_prefix + (mask.cumsum(-1) - 1).clamp(min=0)
+        kwargs: dict = {"position_ids": positions, "use_cache": prefix_cache is not None}
         if prefix_cache is not None:
             rows = torch.zeros(1, dtype=torch.long, device=device)
-            kwargs = {
-                "past_key_values": _prompt_cache_copy(prefix_cache, len(seqs), rows),
-                "attention_mask": torch.cat(
-                    [torch.ones((len(seqs), n_prefix), dtype=torch.long, device=device), mask], 1
-                ),
-                "position_ids": n_prefix + torch.arange(width, device=device)[None, :],
-                "use_cache": True,
-            }
+            kwargs["past_key_values"] = _prompt_cache_copy(prefix_cache, len(seqs), rows)
+            prefix_mask = torch.ones((len(seqs), n_prefix), dtype=torch.long, device=device)
+            kwargs["attention_mask"] = torch.cat([prefix_mask, mask], 1)
         else:
-            kwargs = {"attention_mask": mask, "use_cache": False}
+            kwargs["attention_mask"] = mask
+        if single:
+            kwargs["logits_to_keep"] = 1
         with models.autocast(model):
             logits = model(input_ids=input_ids, **kwargs).logits.float()
         tokens += int(mask.sum())
-        # choice token t is predicted by the output at the position before it
+        if single:
+            logp = F.log_softmax(logits[:, -1], dim=-1)[:, [c[0] for c in choice_ids]]
+            for row, i in enumerate(idx):
+                local[i] = logp[row].cpu().numpy().astype(np.float64)
+            continue
         for row, i in enumerate(idx):
             n_p = len(prompt_ids[i])
             scores = np.empty(n_choices)
             for j, c in enumerate(choice_ids):
-                r = row if single else row * n_choices + j
-                lp = F.log_softmax(logits[r, n_p - 1 : n_p - 1 + len(c)], dim=-1)
+                lp = F.log_softmax(logits[row * n_choices + j, n_p - 1 : n_p - 1 + len(c)], dim=-1)
                 scores[j] = float(lp.gather(-1, torch.tensor(c, device=device)[:, None]).sum())
             local[i] = scores
     _count(counter, tokens)
@@ -617,6 +623,8 @@ def embed_texts(
     if any(not i for i in ids):
         raise ValueError("cannot embed an empty text")
     device = _device(model)
+    # the decoder stack alone: the vocabulary projection is not needed for hidden states
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
     order = _length_order([len(i) for i in ids])
     mine = distributed.shard(order)
     local: dict[int, np.ndarray] = {}
@@ -630,7 +638,7 @@ def embed_texts(
             input_ids[r, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
             mask[r, : len(ids[i])] = 1
         with models.autocast(model):
-            out = model(
+            out = decoder(
                 input_ids=input_ids.to(device),
                 attention_mask=mask.to(device),
                 output_hidden_states=True,
