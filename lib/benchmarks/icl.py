@@ -62,7 +62,7 @@ from lib.data.tasks import (
 )
 from lib.evaluate import TokenCounter, embed_texts, score_choices
 from lib.methods.erase import Erase, Selection
-from lib.methods.sisa import Sisa, aggregate
+from lib.methods.sisa import Sisa, aggregate, row_tokens
 from lib.specs import ModelSpec, TrainSpec
 
 logger = logging.getLogger(__name__)
@@ -452,15 +452,11 @@ def _finetune_stream(
     base = _load(spec.model)
     tokenizer = _tokenizer(spec.model.name)
     rows = finetune_rows(task)
-    lengths = [
-        len(tokenizer(r["prompt"], add_special_tokens=False)["input_ids"])
-        + len(tokenizer(r["completion"], add_special_tokens=False)["input_ids"])
-        for r in rows
-    ]
     label = f"{spec.method} {spec.task.name}"
     ensemble = learner.ensemble(base, tokenizer, rows, spec.finetune, desc=label)
     n_params = ensemble.n_params
-    shadow = learner.partition(len(rows), spec.finetune.epochs, lengths)  # counts every request
+    # a twin of the ensemble's layout that counts every request, one at a time
+    shadow = learner.partition(len(rows), spec.finetune.epochs, ensemble.partition.lengths)
     prompts = [task.template.block(t) for t in task.data["test"]["text"]]
     choices = label_choices(task)
 
@@ -647,10 +643,11 @@ def deletion_cost_curve(spec: DeletionCostSpec) -> CostCurve:
     }
     real = _real_features(erase, spec.model, spec.tasks)
     tokenizer = _tokenizer(spec.model.name)
+    max_length = TrainSpec().max_length
     tokens_per_row = float(
         np.mean(
             [
-                len(tokenizer(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"])
+                row_tokens(tokenizer, r, max_length)
                 for t in spec.tasks
                 for r in finetune_rows(load_task(t))
             ]

@@ -67,7 +67,7 @@ from lib.train import TrainResult, attach_lora, merge_lora, seed_everything, tra
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AGGREGATIONS", "Sisa", "SisaEnsemble", "aggregate", "merge_results"]
+__all__ = ["AGGREGATIONS", "Sisa", "SisaEnsemble", "aggregate", "merge_results", "row_tokens"]
 
 #: How shard models answer together.
 AGGREGATIONS = ("probabilities", "vote")
@@ -143,6 +143,15 @@ def _pair_loss(model: PreTrainedModel, batch: PairBatch) -> torch.Tensor:
 
 def _is_pair(row: Row) -> bool:
     return "prompt" in row and "completion" in row
+
+
+def row_tokens(tokenizer: PreTrainedTokenizerBase, row: Row, max_length: int) -> int:
+    """Tokens one pass over `row` trains on (prompt and completion, as the batches encode it)."""
+    if _is_pair(row):
+        c = len(tokenizer(row["completion"], add_special_tokens=False)["input_ids"])
+        p = len(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"])
+        return min(p, max(1, max_length - c)) + c
+    return encode_rows(tokenizer, [row], max_length).n_tokens
 
 
 # ------------------------------------------------------------------------------------ shards
@@ -396,7 +405,7 @@ class Sisa(Method):
         return None if self.full_finetune else (spec.lora or LoraSpec())
 
     def partition(
-        self, n_rows: int, epochs: float, lengths: Sequence[float] | None = None
+        self, n_rows: int, epochs: float, lengths: Sequence[float] | np.ndarray | None = None
     ) -> SisaPartition:
         """The shard/slice layout of `n_rows` rows trained for `epochs` (per-stage epochs
         2E/(R+1)); `lengths` = tokens per row for token counts."""
@@ -424,11 +433,12 @@ class Sisa(Method):
         layers = None
         if self.lora_top_layers and not self.full_finetune:
             layers = list(range(n_layers - self.lora_top_layers, n_layers))
+        lengths = [row_tokens(tokenizer, r, spec.max_length) for r in rows]
         return SisaEnsemble(
             base,
             tokenizer,
             rows,
-            self.partition(len(rows), spec.epochs),
+            self.partition(len(rows), spec.epochs, lengths),
             spec,
             self.lora_spec(spec),
             layers,
