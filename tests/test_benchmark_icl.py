@@ -130,8 +130,13 @@ def test_fine_tuning_streams_count_every_request_and_run_the_checkpoints(method:
     )
     per_token = result.diagnostics["seconds_per_token"]
     np.testing.assert_allclose(result.deletion_seconds, result.deletion_tokens * per_token)
-    # the retraining run for real (two batches) is what the plans count for those batches
-    assert result.real_retrain_tokens == result.counted_batch_tokens > 0
+    # the retraining run for real (two batches) is what the plans count for those batches:
+    # exactly when every stage trains whole epochs (SISA here: 2E/(R+1) = 1), else up to the
+    # rounding of a fractional pass to whole rows (retrain: E = 1.5 epochs)
+    if method == "sisa":
+        assert result.real_retrain_tokens == result.counted_batch_tokens > 0
+    else:
+        assert result.real_retrain_tokens == pytest.approx(result.counted_batch_tokens, rel=0.02)
     assert result.n_models == (2 if method == "sisa" else 1)
     if method == "retrain":
         # full retraining: every request retrains E epochs of the remaining rows
@@ -157,9 +162,10 @@ def test_cost_curve_rows_and_counted_full_retraining() -> None:
     assert all(
         rows[("tiny-random", n, "erase")]["llm_flops_per_deletion"] == 0 for n in (10, 24, 60)
     )
-    # full retraining retrains E epochs of the n - 1 remaining rows, whatever row is deleted
+    # full retraining retrains E epochs of the remaining rows, whatever row is deleted: the 5
+    # deletions (one after another) leave 59, 58, ..., 55 rows
     counted = rows[("tiny-random", 60, "retrain")]["tokens_per_deletion"]
-    assert counted == pytest.approx(2.0 * 59 * curve.tokens_per_row)
+    assert counted == pytest.approx(2.0 * np.mean([59, 58, 57, 56, 55]) * curve.tokens_per_row)
     assert rows[("tiny-random", 60, "sisa")]["tokens_per_deletion"] < counted
     real = np.zeros((5, 3))
     a = icl.synthetic_features(real + np.arange(3), 7, 0.25, seed=0)
