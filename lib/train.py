@@ -28,6 +28,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -148,7 +149,11 @@ def attach_lora(
         layers_to_transform=layers,
         task_type="CAUSAL_LM",
     )
-    wrapped = get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing` alias (FutureWarning
+        # in transformers 5); nothing of ours to change, and the warning would fail the CI log
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        wrapped = get_peft_model(model, config)
     wrapped.compute_dtype = getattr(model, "compute_dtype", torch.float32)
     return wrapped
 
