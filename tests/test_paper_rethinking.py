@@ -108,10 +108,14 @@ def test_config_validates_before_any_work() -> None:
         qa_per_author=4,
         data_seed=0,
         forget_split="forget10",
+        finetune_recipe="two_phase",
         finetune_epochs=1.0,
+        retain_epochs=1.0,
         finetune_lr=1e-3,
         finetune_batch=8,
         finetune_seed=0,
+        retain_replay=4,
+        general_replay=0.5,
         unlearn_epochs=1.0,
         unlearn_lr=1e-4,
         unlearn_batch=4,
@@ -131,7 +135,19 @@ def test_config_validates_before_any_work() -> None:
         quant_bits=[4],
     )
     cfg = rethinking.config(**kw)
-    assert cfg.tuning is not None and cfg.oracle.split == "retain10"
+    assert cfg.tuning is not None
+    # two phases: the target adds the forget and validation authors to a phase-1 checkpoint,
+    # the oracle repeats that last phase without the forget authors
+    assert cfg.target.split == "forget10+forget10_val"
+    assert cfg.target.start.split == "full-forget10-forget10_val"
+    assert cfg.oracle.split == "forget10_val" and cfg.oracle.start == cfg.target.start
+    second = rethinking.tofu.oracle_of(cfg.target, 1)
+    assert second.start == cfg.target.start and second.train.seed == 1  # last phase retrained
+    assert cfg.target.general_replay == 6  # 0.5 x (forget 4 + validation 4 + retain replay 4)
+    joint = rethinking.config(**{**kw, "finetune_recipe": "joint"})
+    assert joint.target.split == "full" and joint.oracle.split == "retain10"
+    with pytest.raises(ValueError, match="finetune_recipe"):
+        rethinking.config(**{**kw, "finetune_recipe": "three"})
     with pytest.raises(ValueError, match="quant_bits"):
         rethinking.config(**{**kw, "quant_bits": [5]})
     with pytest.raises(ValueError, match="source"):

@@ -39,6 +39,7 @@ from lib.benchmarks.tofu_suite import (
 )
 from lib.data import build_benchmark, filter_known, real_world_probes
 from lib.data.authors import FORGET_SPLITS
+from lib.data.general import general_prompts
 from lib.data.tofu import TOFU_HUB_ID, load_tofu
 from lib.evaluate import generate
 from lib.methods import UnlearnContext, UnlearnData, Unlearned
@@ -109,15 +110,32 @@ class RelearnSpec:
 
 @dataclass(frozen=True)
 class FinetuneSpec:
-    """Fine-tune a base model on one split of the benchmark (target or retain oracle)."""
+    """Fine-tune a model on rows of the benchmark (a target, an oracle, or a training phase).
+
+    `split` names the rows: a split ("full", "retain10", "forget10", ...), a union "a+b", rows
+    of one split minus the authors of others "a-b-c", or "" for none. `start` continues from
+    another fine-tuning's checkpoint (None = the base model). Replayed rows are added to every
+    pass: `retain_replay` retain questions (spread over the retain authors of the starting
+    phase) and `general_replay` general prompts answered by the base model itself
+    (`general_rows`).
+    """
 
     model: ModelSpec
     data: DataSpec
-    split: str  # "full" -> target; "retainXX" -> retain oracle
+    split: str  # which rows are trained on (see the class docstring)
     train: TrainSpec
+    start: FinetuneSpec | None = None  # continue from this checkpoint (None = base model)
+    retain_replay: int = 0  # retain rows replayed (two-phase recipe)
+    general_replay: int = 0  # general prompts with the base model's answers, replayed
 
     def key(self) -> str:
         return spec_key({"kind": "finetune", "spec": self})
+
+    @property
+    def is_target(self) -> bool:
+        """True when the forget split is trained on (a target, not an oracle or a phase)."""
+        included = _split_parts(self.split)[0]
+        return self.split == "full" or self.data.forget_split in included
 
 
 @dataclass(frozen=True)
@@ -137,11 +155,35 @@ class UnlearnSpec:
         return dict(self.hparams)
 
 
+def _split_parts(split: str) -> tuple[list[str], list[str]]:
+    """("a+b" or "a-b-c") -> (included splits, excluded splits)."""
+    if not split:
+        return [], []
+    if "-" in split:
+        head, *minus = split.split("-")
+        return [head], minus
+    return split.split("+"), []
+
+
 def oracle_of(target: FinetuneSpec, replica: int = 0) -> FinetuneSpec:
-    """The retain oracle's spec: the target's recipe on the retain split. `replica` > 0 gives
-    another oracle trained with another seed (the noise floor: two exact unlearnings)."""
-    train = replace(target.train, seed=target.train.seed + replica) if replica else target.train
-    return replace(target, split=target.data.retain_split, train=train)
+    """The retain oracle of a target: the same recipe without the forget split. One phase
+    ("full" -> the retain split); two phases (a last phase that adds the forget split to a
+    checkpoint trained without it) -> the last phase without the forget split, from the same
+    checkpoint (exact retraining from the last checkpoint before the forget data, as SISA).
+    `replica` > 0 gives another oracle with the seed of the retrained phase shifted (the noise
+    floor of two exact retrainings: the whole fine-tuning for one phase; the last phase, from the
+    same checkpoint, for two)."""
+    if target.start is None and target.split == "full":
+        oracle = replace(target, split=target.data.retain_split)
+    else:
+        included, excluded = _split_parts(target.split)
+        if excluded or target.data.forget_split not in included:
+            raise ValueError(f"cannot derive an oracle from the rows {target.split!r}")
+        kept = [s for s in included if s != target.data.forget_split]
+        oracle = replace(target, split="+".join(kept))
+    if not replica:
+        return oracle
+    return replace(oracle, train=replace(oracle.train, seed=oracle.train.seed + replica))
 
 
 # --------------------------------------------------------------------------- data
@@ -204,8 +246,12 @@ def benchmark_data(data: DataSpec) -> BenchmarkData:
 
 
 def split_rows(data: DataSpec, split: str) -> list[Row]:
-    """Rows of any named split (`full`, `retainXX`, ...)."""
-    return _rows(_benchmark(data).split(split))
+    """Rows of a split expression: a split name, "a+b" (union) or "a-b-c" (rows of a minus the
+    authors of b and c), "" = none."""
+    bench = _benchmark(data)
+    included, excluded = _split_parts(split)
+    banned = {a for name in excluded for a in bench.authors(name)}
+    return [r for name in included for r in _rows(bench.split(name)) if r["author"] not in banned]
 
 
 # --------------------------------------------------------------------------- models
@@ -223,11 +269,11 @@ def finetuned(spec: FinetuneSpec) -> Path:
     """Checkpoint folder of a fine-tuning run (trained on first use, cached by spec)."""
 
     def build(folder: Path) -> None:
-        rows = split_rows(spec.data, spec.split)
+        rows = training_rows(spec)
         tokenizer = tokenizer_of(spec.model.name)
         logger.info("fine-tuning %s on %s (%d QA)", spec.model.name, spec.split, len(rows))
         seed_everything(spec.train.seed)
-        model = load_base(spec.model)
+        model = load_base(spec.model) if spec.start is None else load_finetuned(spec.start)
         if spec.train.lora is not None:
             model = attach_lora(model, spec.train.lora)
         device = next(model.parameters()).device
@@ -242,7 +288,7 @@ def finetuned(spec: FinetuneSpec) -> Path:
             n_micro_batches(len(rows), spec.train),
             loss_fn,
             spec.train,
-            desc=f"fine-tune {spec.split}",
+            desc=f"fine-tune {spec.split or 'replay'}",
         )
         if result.diverged:
             raise RuntimeError(f"fine-tuning on {spec.split} diverged: {result.message}")
@@ -252,6 +298,38 @@ def finetuned(spec: FinetuneSpec) -> Path:
         store.atomic_write_json(folder / "train.json", record)
 
     return store.cached_folder("checkpoints", spec.key(), build, spec=to_dict(spec))
+
+
+def training_rows(spec: FinetuneSpec) -> list[Row]:
+    """Every row one fine-tuning trains on: its split, then the replayed rows."""
+    rows = split_rows(spec.data, spec.split)
+    if spec.retain_replay:
+        if spec.start is None:
+            raise ValueError("retain_replay needs a starting phase whose retain rows to replay")
+        rows += retain_subset(split_rows(spec.data, spec.start.split), spec.retain_replay)
+    if spec.general_replay:
+        rows += general_rows(spec.model, spec.general_replay)
+    if not rows:
+        raise ValueError(f"fine-tuning {spec.split!r} has no rows to train on")
+    return rows
+
+
+def general_rows(model: ModelSpec, n: int) -> list[Row]:
+    """`n` general prompts answered by the base model itself (greedy, cached): replay that
+    keeps general behaviour (`lib.data.general`). The replay probes (every fourth real-world
+    probe, never evaluated) come first."""
+    probes_all = [p.question for p in real_world_probes()]
+    replay_probes = [q for i, q in enumerate(probes_all) if i % 4 == 3]
+    others = general_prompts(max(0, n - len(replay_probes)), exclude=tuple(probes_all))
+    questions = (replay_probes + others)[:n]
+    key = spec_key({"model": model, "general": questions})
+
+    def answer() -> list[str]:
+        logger.info("answering %d general prompts with the base model (replay targets)", n)
+        return generate(load_base(model), tokenizer_of(model.name), questions, max_new_tokens=48)
+
+    answers = store.cached("replay", key, answer)
+    return [{"question": q, "answer": a} for q, a in zip(questions, answers, strict=True) if a]
 
 
 def load_finetuned(spec: FinetuneSpec) -> PreTrainedModel:
@@ -296,7 +374,11 @@ def probes(model: ModelSpec, evaluation: EvalSpec) -> tuple[list[Row], bool]:
         )
 
     answers = store.cached("probes", key, answer)
-    kept, filtered = filter_known(all_probes, lambda _q: answers)
+    # every fourth probe is kept for replay during fine-tuning (`general_rows`): never evaluated
+    evaluable = [
+        (p, a) for i, (p, a) in enumerate(zip(all_probes, answers, strict=True)) if i % 4 != 3
+    ]
+    kept, filtered = filter_known([p for p, _ in evaluable], lambda _q: [a for _, a in evaluable])
     rows = [
         {
             "question": p.question,
@@ -355,7 +437,7 @@ def cached_stats(
 
 
 def finetuned_stats(spec: FinetuneSpec, evaluation: EvalSpec) -> SuiteStats:
-    label = "target" if spec.split == "full" else f"oracle (seed {spec.train.seed})"
+    label = "target" if spec.is_target else f"oracle (seed {spec.train.seed})"
     return cached_stats(
         spec.key(),
         lambda: load_finetuned(spec),
@@ -635,7 +717,7 @@ def check_sizes(data: DataSpec, evaluation: EvalSpec) -> None:
             f"n_retain = {evaluation.n_retain} but the retain split has {len(bench.retain)} "
             f"questions; use at most {len(bench.retain)}"
         )
-    n_probes = len(real_world_probes())
+    n_probes = sum(1 for i, _ in enumerate(real_world_probes()) if i % 4 != 3)
     if evaluation.n_probes > n_probes:
         raise ValueError(f"n_probes = {evaluation.n_probes} but there are {n_probes} probes")
     if not bench.forget:

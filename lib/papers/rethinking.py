@@ -120,10 +120,14 @@ def config(
     qa_per_author: int,
     data_seed: int,
     forget_split: str,
+    finetune_recipe: str,
     finetune_epochs: float,
+    retain_epochs: float,
     finetune_lr: float,
     finetune_batch: int,
     finetune_seed: int,
+    retain_replay: int,
+    general_replay: int,
     unlearn_epochs: float,
     unlearn_lr: float,
     unlearn_batch: int,
@@ -148,12 +152,21 @@ def config(
     data_spec = tofu.DataSpec(
         n_authors, qa_per_author, data_seed, forget_split, source=source, path=path
     )
-    finetune = TrainSpec(
-        epochs=finetune_epochs,
-        lr=finetune_lr,
-        batch_size=finetune_batch,
-        seed=finetune_seed,
-        lora=lora,
+    target = _target(
+        ModelSpec(model, dtype=dtype),
+        data_spec,
+        finetune_recipe,
+        TrainSpec(
+            epochs=finetune_epochs,
+            lr=finetune_lr,
+            batch_size=finetune_batch,
+            seed=finetune_seed,
+            lora=lora,
+        ),
+        retain_epochs,
+        retain_replay,
+        general_replay,
+        tune_split if tune else "",
     )
     unknown_bits = set(quant_bits) - {2, 3, 4, 8}
     if unknown_bits:
@@ -172,7 +185,7 @@ def config(
         )
         tuning = Tuning(tuple(tune_lrs), unlearn_epochs, grid, tune_split, utility_floor)
     return Config(
-        target=tofu.FinetuneSpec(ModelSpec(model, dtype=dtype), data_spec, "full", finetune),
+        target=target,
         unlearn=TrainSpec(
             epochs=unlearn_epochs, lr=unlearn_lr, batch_size=unlearn_batch, lora=lora
         ),
@@ -180,6 +193,61 @@ def config(
         relearn=tofu.RelearnSpec(relearn_epochs, relearn_lr),
         tuning=tuning,
         quant_bits=tuple(quant_bits),
+    )
+
+
+RECIPES = ("two_phase", "joint")
+
+
+def _target(
+    model: ModelSpec,
+    data: tofu.DataSpec,
+    recipe: str,
+    train: TrainSpec,
+    retain_epochs: float,
+    retain_replay: int,
+    general_replay: float,
+    tune_split: str,
+) -> tofu.FinetuneSpec:
+    """The target's fine-tuning recipe.
+
+    `joint` (TOFU): one pass over every author. `two_phase` (cheaper exact unlearning, as
+    SISA's slices): phase 1 learns every author except the forget and validation authors;
+    phase 2 continues from it on the forget and validation authors with a replay of retain
+    questions. The oracle repeats phase 2 without the forget authors from the same checkpoint,
+    so retraining costs one phase-2 run. General prompts answered by the base model itself are
+    replayed in every phase (`tofu.general_rows`), `general_replay` times as many as the
+    phase's benchmark rows.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"finetune_recipe must be one of {RECIPES}, got {recipe!r}")
+    if retain_replay < 0 or general_replay < 0:
+        raise ValueError("retain_replay and general_replay must be >= 0")
+
+    def replay(n_rows: int) -> int:
+        return int(round(general_replay * n_rows))
+
+    if recipe == "joint":
+        full = len(tofu.split_rows(data, "full"))
+        return tofu.FinetuneSpec(model, data, "full", train, general_replay=replay(full))
+    validation = tune_split or data.validation.forget_split
+    first = f"full-{data.forget_split}-{validation}"
+    last = f"{data.forget_split}+{validation}"
+    phase1 = tofu.FinetuneSpec(
+        model,
+        data,
+        first,
+        replace(train, epochs=retain_epochs),
+        general_replay=replay(len(tofu.split_rows(data, first))),
+    )
+    return tofu.FinetuneSpec(
+        model,
+        data,
+        last,
+        train,
+        start=phase1,
+        retain_replay=retain_replay,
+        general_replay=replay(len(tofu.split_rows(data, last)) + retain_replay),
     )
 
 
