@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from lib import runner
-from lib.cache import json_ready
 from lib.algorithms.secret_rank import score_secrets, secret_format
 from lib.benchmarks import canaries as cb
+from lib.cache import json_ready
 from lib.metrics import mia
 from lib.metrics.exposure import exposure_from_rank, rank_from_scores
 from lib.specs import ModelSpec, TrainSpec

@@ -44,7 +44,9 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -543,10 +545,29 @@ def dp_noise(dp: DPSpec, n_documents: int) -> tuple[float, float, int]:
         raise ValueError(f"DP batch_size {dp.batch_size} > {n_documents} documents")
     q = dp.batch_size / n_documents
     steps = max(1, math.ceil(dp.epochs / q))
-    sigma = (
-        0.0 if dp.epsilon is None else noise_multiplier_for_epsilon(dp.epsilon, dp.delta, q, steps)
-    )
+    with _rdp_order_note():
+        sigma = (
+            0.0
+            if dp.epsilon is None
+            else noise_multiplier_for_epsilon(dp.epsilon, dp.delta, q, steps)
+        )
     return sigma, q, steps
+
+
+@contextmanager
+def _rdp_order_note() -> Iterator[None]:
+    """Opacus warns when the best RDP order is its largest alpha (large epsilon, few steps):
+    the reported epsilon is then a valid but loose upper bound, and the noise found for a
+    target epsilon is conservative (more noise than needed). That is a property of the result,
+    not a fault: log it once at INFO instead of a warning in every report."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", message="Optimal order is the largest alpha")
+        yield
+    for w in caught:
+        if "Optimal order is the largest alpha" in str(w.message):
+            logger.info("DP accountant: optimal RDP order is the largest alpha (epsilon is loose)")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _dp_train(model, tokenizer, rows, spec: DocsFinetuneSpec) -> tuple[TrainResult, dict]:
@@ -587,7 +608,8 @@ def _dp_train(model, tokenizer, rows, spec: DocsFinetuneSpec) -> tuple[TrainResu
             result.log.append({"step": result.steps, "loss": loss})
             bar.set_postfix(loss=f"{loss:.3f}")
             bar.update(1)
-        epsilon = runner_dp.epsilon(dp.delta)
+        with _rdp_order_note():
+            epsilon = runner_dp.epsilon(dp.delta)
         result.seconds = time.perf_counter() - start
     result.peak_memory_mb = memory.peak_mb
     model.eval()

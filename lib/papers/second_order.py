@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from lib import methods as method_registry
 from lib import models, runner
@@ -205,8 +206,16 @@ def config(
     eval_batch: int,
     n_boot: int,
     utility_tolerance: float,
+    cpu_threads: int = 0,
 ) -> Config:
-    """Build and validate the configuration (ValueError/KeyError before any work)."""
+    """Build and validate the configuration (ValueError/KeyError before any work).
+
+    `cpu_threads` > 0 sets torch's CPU threads (one thread is faster on a shared, busy CPU);
+    0 keeps torch's default."""
+    if isinstance(cpu_threads, bool) or not isinstance(cpu_threads, int) or cpu_threads < 0:
+        raise ValueError(f"cpu_threads must be an integer >= 0, got {cpu_threads!r}")
+    if cpu_threads:
+        torch.set_num_threads(cpu_threads)
     unknown = set(first_order_methods) - set(FIRST_ORDER)
     if unknown:
         raise KeyError(f"unknown first-order method(s) {sorted(unknown)}; allowed: {FIRST_ORDER}")
@@ -552,11 +561,64 @@ def canary_rows(cfg: Config, results: Results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cycle_canary_rows(cfg: Config, results: Results) -> pd.DataFrame:
+    """One row per (model, request c, canary deleted by requests 1..c) for the cycle methods'
+    default points, and the target on the same canaries (its exposure does not change: the
+    reference line); columns model, cycle, repetitions, exposure (bits). Seaborn's intervals
+    over these rows are 95% CIs over canaries."""
+    data = cb.canary_data(cfg.data)
+    target = cb.finetuned_stats(cfg.target, cfg.evaluation, _qa_cycles(cfg))
+    runs = [
+        (p.label, r.stats)
+        for p, r in zip(results.points, results.runs, strict=True)
+        if p.cycles > 1
+    ]
+    n_cycles = max((len(stats) for _, stats in runs), default=0)
+    rows = []
+    for name, per_cycle in [("target", [target] * n_cycles), *runs]:
+        for cycle, stats in enumerate(per_cycle, start=1):
+            for row in cb.canary_table(stats, data, cycle):
+                if row["group"] == "forget":
+                    rows.append(
+                        {
+                            "model": name,
+                            "cycle": cycle,
+                            "repetitions": row["repetitions"],
+                            "exposure": row["exposure"],
+                        }
+                    )
+    return pd.DataFrame(rows, columns=["model", "cycle", "repetitions", "exposure"])
+
+
 def exposure_by_count(canaries: pd.DataFrame, group: str = "forget") -> pd.DataFrame:
     """Canary rows of one group, with `insertions` as a category label (for grouped bars)."""
     rows = canaries[canaries["group"] == group].copy()
     rows["insertions"] = rows["repetitions"].map(lambda r: f"{r}x")
     return rows
+
+
+def dp_points(cfg: Config) -> pd.DataFrame:
+    """The target and every DP-SGD model as points of the privacy-utility plane: held-out
+    perplexity and mean exposure of every forget canary (deleted or pending), with 95% CIs
+    over canaries; `model` names the point (epsilon in the label)."""
+    mask = _forget_mask(cfg)
+    qa = _qa_cycles(cfg)
+    named = [("target", cfg.target)] + [(_dp_label(d), cb.dp_of(cfg.target, d)) for d in cfg.dp]
+    rows = []
+    for name, spec in named:
+        exposure = cb.finetuned_stats(spec, cfg.evaluation, qa).exposure[mask]
+        low, high = cb._boot_mean_ci(exposure, cfg.evaluation.n_boot)
+        ppl = _model_row(spec, cfg)["heldout_ppl"]  # cached: trained and evaluated once
+        rows.append(
+            {
+                "model": name,
+                "heldout_ppl": float(ppl),
+                "all_forget_exposure": float(exposure.mean()),
+                "all_forget_exposure_low": low,
+                "all_forget_exposure_high": high,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _dp_label(dp: cb.DPSpec) -> str:
@@ -699,7 +761,7 @@ def _claim_newton(cfg: Config, results: Results, table: pd.DataFrame) -> dict[st
     )
     points = table[table["family"].isin(["first-order", "second-order"])]
     points = points[points["status"] == "ok"]
-    ok = points[_within(table, cfg.utility_tolerance).reindex(points.index).fillna(False)]
+    ok = points[_within(table, cfg.utility_tolerance).loc[points.index].astype(bool)]
     evidence: dict[str, Any] = {
         "target held-out ppl": float(table.loc["target", "heldout_ppl"]),
         "target forget exposure (bits)": float(table.loc["target", "forget_exposure"]),
