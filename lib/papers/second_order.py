@@ -855,7 +855,7 @@ def _claim_dp(cfg: Config, table: pd.DataFrame, dp: pd.DataFrame) -> dict[str, A
         "DP-SGD training is not a substitute for unlearning: no privacy level tested gives "
         "both oracle-level exposure of the forget canaries (within "
         f"{EXPOSURE_MARGIN:g} bit) and held-out perplexity within "
-        f"{cfg.utility_tolerance:.0%} of the target's; and it cannot keep what should stay."
+        f"{cfg.utility_tolerance:.0%} of the target's."
     )
     noisy = dp[np.isfinite(dp["target_epsilon"].astype(float))] if len(dp) else dp
     if noisy.empty:
