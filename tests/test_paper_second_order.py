@@ -147,6 +147,7 @@ BASE = {
         ({"cpu_threads": -1}, ValueError, "cpu_threads"),
         ({"dp_batch": 10_000}, ValueError, "batch_size"),
         ({"n_cycles": 5}, ValueError, "n_authors"),
+        ({"repetitions": [1, 4, 16]}, ValueError, "every count"),
     ],
 )
 def test_config_rejects_bad_input_before_work(change, error, match) -> None:
@@ -185,6 +186,10 @@ def test_points_first_sweep_value_is_the_default_and_cycle_methods_run_every_req
     assert specs["ga"].train.lr == 2e-5 and specs["ga (lr=0.0001)"].train.lr == 1e-4
     assert specs["ga (lr=0.0001)"].hparams == ()
     assert specs["fisher_forgetting"].hparams_dict == {"k": 1, "m": 4, "noise": 1e-3}
+    # every request deletes a canary of every insertion count
+    for cycle in (1, 2):
+        counts = {c["repetitions"] for c in _canaries(cfg) if c["cycle"] == cycle}
+        assert counts == set(KWARGS["repetitions"])
     # DP control (no noise) first, then each epsilon
     assert [d.epsilon for d in cfg.dp] == [None, 8.0]
     assert cfg.oracle_cycles == (1,)

@@ -234,6 +234,15 @@ def config(
             raise ValueError(f"{name} must be a non-empty list of numbers > 0, got {values}")
     if not utility_tolerance >= 0:
         raise ValueError(f"utility_tolerance must be >= 0, got {utility_tolerance}")
+    n_counts = len(set(repetitions))
+    # Canaries are dealt by insertion count: with fewer canaries than counts, request 1 (or the
+    # controls) would miss the most repeated count and the sanity bars could not be read.
+    if forget_per_cycle < n_counts or n_retain_canaries < n_counts:
+        raise ValueError(
+            f"forget_per_cycle ({forget_per_cycle}) and n_retain_canaries ({n_retain_canaries}) "
+            f"must be >= the number of insertion counts ({n_counts}, {list(repetitions)}): every "
+            "request and the controls need a canary of every count"
+        )
     data = cb.CanaryDataSpec(
         n_authors=n_authors,
         n_holdout_authors=n_holdout_authors,
