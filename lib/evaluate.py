@@ -277,17 +277,29 @@ def _score_continuations(
         use_cache=True,
     ).logits.float()
     predicting = torch.cat([last_logits.repeat_interleave(k, 0)[:, None], logits[:, :-1]], dim=1)
+    # One log-softmax over the real positions of the whole batch (a Python loop per example
+    # costs a kernel launch and a device sync each on a GPU).
+    keep = cont_mask.bool()
+    lp_all = F.log_softmax(predicting[keep], dim=-1)  # (n_real, V)
+    target = tokens[keep]
+    lp = lp_all.gather(-1, target[:, None]).squeeze(-1).cpu().numpy()
+    correct = (lp_all.argmax(-1) == target).cpu().numpy()
+    if vocab_stats:
+        mu_t, sigma_t = vocab_moments(lp_all)
+        mu, sigma = mu_t.cpu().numpy(), sigma_t.cpu().numpy()
+    bounds = np.cumsum([0] + [len(ids) for ids in flat])
+    empty = np.zeros(0, dtype=np.float32)
     out = []
-    for i, ids in enumerate(flat):
-        lp_all = F.log_softmax(predicting[i, : len(ids)], dim=-1)
-        target = tokens[i, : len(ids)]
-        lp = lp_all.gather(-1, target[:, None]).squeeze(-1)
-        correct = lp_all.argmax(-1) == target
-        if vocab_stats:
-            mu, sigma = vocab_moments(lp_all)
-        else:
-            mu = sigma = torch.zeros(0)
-        out.append((lp.cpu().numpy(), correct.cpu().numpy(), mu.cpu().numpy(), sigma.cpu().numpy()))
+    for i in range(n):
+        a, b = bounds[i], bounds[i + 1]
+        out.append(
+            (
+                lp[a:b],
+                correct[a:b],
+                mu[a:b] if vocab_stats else empty,
+                sigma[a:b] if vocab_stats else empty,
+            )
+        )
     return out, int(cont_mask.sum())
 
 
