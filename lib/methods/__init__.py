@@ -107,3 +107,4 @@ __all__ = [
     "taxonomy",
     "validate",
 ]
+from lib.methods import second_order  # noqa: E402, F401  (registers its methods)
