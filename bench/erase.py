@@ -9,6 +9,12 @@ the mean / median / p95 time of a deletion through the certificate (re-clusterin
 it happens), the re-clustering rate, and the ratio naive / certified (higher = ERASE cheaper).
 Goal: the mean deletion time flat in n within 2x.
 Table 2: the re-clustering rate vs epsilon at one n (exact certificate, and the reference's).
+Table 3: the re-clustering rate and mean deletion time vs the dimension of ERASE's fixed random
+projection (`lib.methods.erase.Erase.project`: unit norm, then a seeded Gaussian matrix) at one n
+and epsilon scaled to the projected spread; `--projection D` applies it in tables 1 and 2 too.
+Why it matters: a deletion moves a cluster mean by about spread/n_cluster per coordinate, and
+each of the d coordinates (of each of T iterations) can cross a grid boundary, so the failure
+rate grows with d (about sqrt(d) at a fixed ratio of epsilon to the spread).
 
 Run (single-threaded BLAS, as on the study machine; about 1-2 minutes on an idle core):
 
@@ -36,6 +42,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from lib.algorithms.qkmeans import QuantizedKMeans  # noqa: E402
+from lib.methods.erase import Erase  # noqa: E402
 
 
 def synthetic_embeddings(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
@@ -76,7 +83,8 @@ def tasks_main(argv: list[str]) -> None:
 
     import torch
 
-    from lib.data.tasks import TASKS, build_task, icl_accuracy, random_demonstrations
+    from lib.benchmarks.icl import icl_accuracy
+    from lib.data.tasks import TASKS, build_task, random_demonstrations
     from lib.models import load_model
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
@@ -126,7 +134,14 @@ def main() -> None:
     parser.add_argument("--eps-grid", type=float, nargs="+", default=[0.01, 0.02, 0.05, 0.1, 0.2])
     parser.add_argument("--eps-n", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--projection", type=int, default=0, help="ERASE projection (0: none)")
+    parser.add_argument("--proj-grid", type=int, nargs="+", default=[0, 64, 16, 8])
+    parser.add_argument("--proj-n", type=int, default=10_000)
     args = parser.parse_args()
+
+    def features(X: np.ndarray, dim: int) -> np.ndarray:
+        return Erase(projection_dim=dim).project(X) if dim else X
+
     params = {
         "n_clusters": args.k,
         "epsilon": args.epsilon,
@@ -135,8 +150,8 @@ def main() -> None:
     }
     print(
         f"# quantized k-means deletion: d={args.dim} k={args.k} eps={args.epsilon} "
-        f"T={args.iters} gamma={args.gamma}, {args.deletions} random deletions per n, "
-        f"BLAS threads={os.environ['OMP_NUM_THREADS']}"
+        f"T={args.iters} gamma={args.gamma} projection={args.projection or 'none'}, "
+        f"{args.deletions} random deletions per n, BLAS threads={os.environ['OMP_NUM_THREADS']}"
     )
     header = (
         f"{'n':>8} {'refit_s':>9} {'del_mean_s':>11} {'del_med_s':>10} {'del_p95_s':>10} "
@@ -145,7 +160,7 @@ def main() -> None:
     print(header)
     means = []
     for n in args.sizes:
-        X = synthetic_embeddings(n, args.dim, args.k, seed=args.seed)
+        X = features(synthetic_embeddings(n, args.dim, args.k, seed=args.seed), args.projection)
         model, fit_s, secs, rate, flops = deletion_times(X, params, args.deletions, args.seed)
         # The naive deletion: re-run the whole clustering on D minus x (fresh fit, timed).
         start = time.perf_counter()
@@ -165,7 +180,9 @@ def main() -> None:
 
     print(f"\n# re-clustering rate vs epsilon at n={args.eps_n} ({args.deletions} deletions)")
     print(f"{'epsilon':>8} {'exact':>7} {'reference':>9} {'del_mean_s':>11} {'final_sse':>10}")
-    X = synthetic_embeddings(args.eps_n, args.dim, args.k, seed=args.seed)
+    X = features(
+        synthetic_embeddings(args.eps_n, args.dim, args.k, seed=args.seed), args.projection
+    )
     for eps in args.eps_grid:
         row = {}
         for certificate in ("exact", "reference"):
@@ -176,6 +193,25 @@ def main() -> None:
         print(
             f"{eps:>8.3f} {row['exact'][0]:>7.3f} {row['reference'][0]:>9.3f} "
             f"{row['exact'][1]:>11.6f} {sse:>10.4f}"
+        )
+
+    print(
+        f"\n# re-clustering vs projection dimension at n={args.proj_n}, epsilon = "
+        f"{args.epsilon} x (mean per-coordinate std of the features) / 0.1"
+    )
+    print(
+        f"{'proj_dim':>8} {'d':>5} {'epsilon':>9} {'recluster':>9} {'del_mean_s':>11} "
+        f"{'refit_s':>8}"
+    )
+    raw = synthetic_embeddings(args.proj_n, args.dim, args.k, seed=args.seed)
+    for dim in args.proj_grid:
+        X = features(raw, dim)
+        eps = args.epsilon / 0.1 * float(X.std(axis=0).mean())  # the same ratio to the spread
+        p = {**params, "epsilon": eps}
+        _, fit_s, secs, rate, _ = deletion_times(X, p, args.deletions, args.seed)
+        print(
+            f"{dim or 'none':>8} {X.shape[1]:>5} {eps:>9.4f} {rate:>9.3f} {secs.mean():>11.6f} "
+            f"{fit_s:>8.3f}"
         )
 
 

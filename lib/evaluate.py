@@ -277,17 +277,29 @@ def _score_continuations(
         use_cache=True,
     ).logits.float()
     predicting = torch.cat([last_logits.repeat_interleave(k, 0)[:, None], logits[:, :-1]], dim=1)
+    # One log-softmax over the real positions of the whole batch (a Python loop per example
+    # costs a kernel launch and a device sync each on a GPU).
+    keep = cont_mask.bool()
+    lp_all = F.log_softmax(predicting[keep], dim=-1)  # (n_real, V)
+    target = tokens[keep]
+    lp = lp_all.gather(-1, target[:, None]).squeeze(-1).cpu().numpy()
+    correct = (lp_all.argmax(-1) == target).cpu().numpy()
+    if vocab_stats:
+        mu_t, sigma_t = vocab_moments(lp_all)
+        mu, sigma = mu_t.cpu().numpy(), sigma_t.cpu().numpy()
+    bounds = np.cumsum([0] + [len(ids) for ids in flat])
+    empty = np.zeros(0, dtype=np.float32)
     out = []
-    for i, ids in enumerate(flat):
-        lp_all = F.log_softmax(predicting[i, : len(ids)], dim=-1)
-        target = tokens[i, : len(ids)]
-        lp = lp_all.gather(-1, target[:, None]).squeeze(-1)
-        correct = lp_all.argmax(-1) == target
-        if vocab_stats:
-            mu, sigma = vocab_moments(lp_all)
-        else:
-            mu = sigma = torch.zeros(0)
-        out.append((lp.cpu().numpy(), correct.cpu().numpy(), mu.cpu().numpy(), sigma.cpu().numpy()))
+    for i in range(n):
+        a, b = bounds[i], bounds[i + 1]
+        out.append(
+            (
+                lp[a:b],
+                correct[a:b],
+                mu[a:b] if vocab_stats else empty,
+                sigma[a:b] if vocab_stats else empty,
+            )
+        )
     return out, int(cont_mask.sum())
 
 
@@ -504,3 +516,152 @@ def generate(
     """Greedy answers to `questions` in the study's QA prompt format."""
     prompts = [format_prompt(tokenizer, q, context) for q in questions]
     return generate_from_prompts(model, tokenizer, prompts, max_new_tokens, batch_size, counter)
+
+
+# --------------------------------------------------------------------------- fixed choices
+def _ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+
+
+@torch.no_grad()
+def score_choices(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    choices: Sequence[str],
+    prefix: str = "",
+    batch_size: int = 32,
+    counter: TokenCounter | None = None,
+) -> np.ndarray:
+    """(len(prompts), len(choices)) natural-log probability of each choice after prefix + prompt
+    (the sum over the choice's tokens); e.g. label words of a classification task, whose argmax
+    is the prediction. Higher = more likely.
+
+    `prefix`, every prompt and every choice are tokenised separately and concatenated (no
+    special tokens), so a choice has the same tokens after every prompt. The prefix (e.g. an
+    instruction and in-context demonstrations shared by every query) runs once and its key/value
+    cache serves every batch of prompts, so a long shared prefix costs one forward pass. When
+    every choice is one token, one pass per prompt reads all choices from the next-token
+    distribution (prompts left-padded behind the prefix, logits of the last position only);
+    otherwise each (prompt, choice) sequence is scored (right-padded). Padding is masked and
+    positions continue from the prefix, so a row's scores do not depend on its batch. Runs under
+    the model's autocast; in a multi-process run, prompts are split over the processes and
+    gathered. `counter` gets the prefix tokens once plus every scored sequence's.
+    """
+    choice_ids = [_ids(tokenizer, c) for c in choices]
+    if not choice_ids or any(not ids for ids in choice_ids):
+        raise ValueError(f"every choice must tokenize to at least one token: {list(choices)}")
+    prefix_ids = _ids(tokenizer, prefix)
+    prompt_ids = [_ids(tokenizer, p) for p in prompts]
+    if any(not ids for ids in prompt_ids):
+        raise ValueError("every prompt must be non-empty (its last token predicts the choice)")
+    device = _device(model)
+    single = all(len(ids) == 1 for ids in choice_ids)
+    n_choices = len(choice_ids)
+    prefix_cache, tokens = None, 0
+    if prefix_ids:
+        with models.autocast(model):
+            out = model(input_ids=torch.tensor([prefix_ids], device=device), use_cache=True)
+        prefix_cache, tokens = out.past_key_values, len(prefix_ids)
+    n_prefix = len(prefix_ids)
+    order = _length_order([len(ids) for ids in prompt_ids])
+    mine = distributed.shard(order)
+    local: dict[int, np.ndarray] = {}
+    for start in range(0, len(mine), batch_size):
+        idx = mine[start : start + batch_size]
+        # Single-token choices: one left-padded sequence per prompt, so every row ends at the
+        # last column and only that column's logits are computed. Otherwise one right-padded
+        # sequence per (prompt, choice), choice token t predicted by the output before it.
+        seqs = (
+            [prompt_ids[i] for i in idx]
+            if single
+            else [prompt_ids[i] + c for i in idx for c in choice_ids]
+        )
+        width = max(len(s) for s in seqs)
+        input_ids = torch.full((len(seqs), width), pad_id(tokenizer), dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            cols = slice(width - len(s), width) if single else slice(0, len(s))
+            input_ids[r, cols] = torch.tensor(s, dtype=torch.long)
+            mask[r, cols] = 1
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        positions = n_prefix + (mask.cumsum(-1) - 1).clamp(min=0)
+        kwargs: dict = {"position_ids": positions, "use_cache": prefix_cache is not None}
+        if prefix_cache is not None:
+            rows = torch.zeros(1, dtype=torch.long, device=device)
+            kwargs["past_key_values"] = _prompt_cache_copy(prefix_cache, len(seqs), rows)
+            prefix_mask = torch.ones((len(seqs), n_prefix), dtype=torch.long, device=device)
+            kwargs["attention_mask"] = torch.cat([prefix_mask, mask], 1)
+        else:
+            kwargs["attention_mask"] = mask
+        if single:
+            kwargs["logits_to_keep"] = 1
+        with models.autocast(model):
+            logits = model(input_ids=input_ids, **kwargs).logits.float()
+        tokens += int(mask.sum())
+        if single:
+            logp = F.log_softmax(logits[:, -1], dim=-1)[:, [c[0] for c in choice_ids]]
+            for row, i in enumerate(idx):
+                local[i] = logp[row].cpu().numpy().astype(np.float64)
+            continue
+        for row, i in enumerate(idx):
+            n_p = len(prompt_ids[i])
+            scores = np.empty(n_choices)
+            for j, c in enumerate(choice_ids):
+                lp = F.log_softmax(logits[row * n_choices + j, n_p - 1 : n_p - 1 + len(c)], dim=-1)
+                scores[j] = float(lp.gather(-1, torch.tensor(c, device=device)[:, None]).sum())
+            local[i] = scores
+    _count(counter, tokens)
+    merged = distributed.gather_by_index(local)
+    return np.stack([merged[i] for i in range(len(prompts))]) if prompts else np.empty((0, 0))
+
+
+@torch.no_grad()
+def embed_texts(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    layer: int = -1,
+    batch_size: int = 32,
+    counter: TokenCounter | None = None,
+) -> np.ndarray:
+    """(len(texts), hidden size) float32 mean over each text's tokens of the hidden states of
+    decoder output `layer` (-1 = the last, after the final norm; 0 = the token embeddings), a
+    sentence embedding from a causal LM. Texts are tokenised without special tokens; padding is
+    excluded from the mean (masks from lengths). Runs under the model's autocast and is split
+    over processes like the scoring functions.
+    """
+    ids = [_ids(tokenizer, t) for t in texts]
+    if any(not i for i in ids):
+        raise ValueError("cannot embed an empty text")
+    device = _device(model)
+    # the decoder stack alone: the vocabulary projection is not needed for hidden states
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
+    order = _length_order([len(i) for i in ids])
+    mine = distributed.shard(order)
+    local: dict[int, np.ndarray] = {}
+    tokens = 0
+    for start in range(0, len(mine), batch_size):
+        idx = mine[start : start + batch_size]
+        width = max(len(ids[i]) for i in idx)
+        input_ids = torch.full((len(idx), width), pad_id(tokenizer), dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, i in enumerate(idx):
+            input_ids[r, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
+            mask[r, : len(ids[i])] = 1
+        with models.autocast(model):
+            out = decoder(
+                input_ids=input_ids.to(device),
+                attention_mask=mask.to(device),
+                output_hidden_states=True,
+                use_cache=False,
+            )
+        hidden = out.hidden_states[layer].float()
+        m = mask.to(device)[:, :, None].float()
+        pooled = (hidden * m).sum(1) / m.sum(1)
+        tokens += int(mask.sum())
+        for r, i in enumerate(idx):
+            local[i] = pooled[r].cpu().numpy()
+    _count(counter, tokens)
+    merged = distributed.gather_by_index(local)
+    return np.stack([merged[i] for i in range(len(texts))]).astype(np.float32)

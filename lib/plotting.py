@@ -914,18 +914,22 @@ def line_chart(
     hue: str | None = None,
     *,
     logy: bool = False,
+    logx: bool = False,
     floor: float | None = None,
     title: str | None = None,
     errorbar: ErrorBar = ERRORBAR_DEFAULT,
     directions: Mapping[str, Any] | None = None,
     units: Mapping[str, str] | None = None,
+    vlines: Mapping[str, float] | None = None,
 ) -> Figure:
     """Draw `y` against a numeric `x` (e.g. a metric over unlearning steps), one line per `hue`.
 
     Drawn by `seaborn.lineplot`: the line is the mean of the rows at each x and, where there
     are several (seeds), a shaded band shows `errorbar` (default a 95% bootstrap CI, fixed
     seed). NaN values are left out of the mean; an x where a line has no finite value is
-    skipped (the line joins its neighbours) and the figure notes it.
+    skipped (the line joins its neighbours) and the figure notes it. `logx` draws x on a log
+    axis (x must be > 0). `vlines` marks x positions with dashed vertical lines labelled by
+    their key (e.g. a break-even point); non-finite positions are listed in a note instead.
     """
     import seaborn as sns
 
@@ -960,7 +964,30 @@ def line_chart(
         _note(ax, f"no value: {shown}")
     if logy:
         ax.set_yscale("log")
-    ax.set_xlabel(_label(x, directions, units))
+    if logx:
+        if not (data[x].to_numpy(dtype=float) > 0).all():
+            raise ValueError(f"logx needs {x} > 0")
+        ax.set_xscale("log")
+    off_axis = []
+    for i, (name, position) in enumerate((vlines or {}).items()):
+        if not np.isfinite(position):
+            off_axis.append(f"{name}: {format_number(position)}")
+            continue
+        ax.axvline(position, color="#555555", linestyle="--", linewidth=0.9)
+        ax.annotate(
+            f"{name} = {format_number(position)}",
+            (position, 0.97 - 0.07 * i),
+            xycoords=("data", "axes fraction"),
+            ha="left",
+            va="top",
+            fontsize=7,
+            color="#333333",
+            xytext=(3, 0),
+            textcoords="offset points",
+        )
+    if off_axis:
+        _note(ax, "; ".join(off_axis))
+    ax.set_xlabel(_label(x, directions, units) + (" (log)" if logx else ""))
     ax.set_ylabel(_y_label(y, directions, units, errorbar, repeated, logy, suffix))
     if hue is not None and ax.get_legend() is not None:
         _legend_outside(ax, _pretty(hue))

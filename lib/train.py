@@ -28,7 +28,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
@@ -124,18 +125,35 @@ def _accelerator():
     return Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=[ddp])
 
 
-def attach_lora(model: PreTrainedModel, spec: LoraSpec) -> PreTrainedModel:
-    """Wrap the model with LoRA adapters (peft); only the adapters require gradients."""
+def attach_lora(
+    model: PreTrainedModel, spec: LoraSpec, layers: Sequence[int] | None = None
+) -> PreTrainedModel:
+    """Wrap the model with LoRA adapters (peft); only the adapters require gradients.
+
+    `layers`: indices of the decoder layers that get adapters (peft's `layers_to_transform`);
+    None = every layer. Adapting only the top layers also shortens the backward pass, which
+    stops below the lowest adapted layer.
+    """
     from peft import LoraConfig, get_peft_model
 
+    n_layers = getattr(model.config, "num_hidden_layers", None)
+    if layers is not None:
+        layers = sorted(set(int(i) for i in layers))
+        if not layers or (n_layers is not None and not 0 <= layers[0] <= layers[-1] < n_layers):
+            raise ValueError(f"layers must be non-empty indices in [0, {n_layers}), got {layers}")
     config = LoraConfig(
         r=spec.r,
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
         target_modules=list(spec.target_modules),
+        layers_to_transform=layers,
         task_type="CAUSAL_LM",
     )
-    wrapped = get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft reads transformers' deprecated `is_gradient_checkpointing` alias (FutureWarning
+        # in transformers 5); nothing of ours to change, and the warning would fail the CI log
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+        wrapped = get_peft_model(model, config)
     wrapped.compute_dtype = getattr(model, "compute_dtype", torch.float32)
     return wrapped
 

@@ -1,12 +1,11 @@
-"""Tests of lib.data.tasks: the generated classification tasks, the prompt template, label
-scoring (prefix cache vs full sequences, on the tiny random model), and the Big-Bench loader on an
-offline fixture in the hub dataset's layout written here."""
+"""Tests of lib.data.tasks: the generated classification tasks, the prompt template, and the
+Big-Bench loader on an offline fixture in the hub dataset's layout written here (label scoring:
+tests/test_evaluate.py, `score_choices`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from lib.data.tasks import (
     TASKS,
@@ -14,8 +13,6 @@ from lib.data.tasks import (
     bigbench_to_task,
     build_task,
     build_tasks,
-    icl_accuracy,
-    label_logprobs,
     load_bigbench_task,
     random_demonstrations,
 )
@@ -66,10 +63,10 @@ def test_bad_arguments_raise() -> None:
         build_task("review_foo_bar", n_train=0)
 
 
-def test_label_words_are_single_tokens(tokenizer) -> None:
+def test_label_words_are_single_tokens(tiny_tokenizer) -> None:
     for spec in TASKS.values():
         for word in spec.label_names:
-            assert len(tokenizer(" " + word, add_special_tokens=False)["input_ids"]) == 1, word
+            assert len(tiny_tokenizer(" " + word, add_special_tokens=False)["input_ids"]) == 1, word
 
 
 def test_prompt_template_hand_written() -> None:
@@ -91,64 +88,6 @@ def test_random_demonstrations_distinct_and_seeded(tasks) -> None:
     assert random_demonstrations(task, 0) == []
     with pytest.raises(ValueError, match="k must be"):
         random_demonstrations(task, 61)
-
-
-# -------------------------------------------------------------------------------- label scoring
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from lib.models import load_tokenizer
-
-    return load_tokenizer("tiny-random")
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    from lib.models import load_model
-
-    model, tok = load_model("tiny-random", dtype="float32", device="cpu")
-    return model, tok
-
-
-def _manual_logprob(model, tok, text: str, continuation: str) -> float:
-    ids = tok(text, add_special_tokens=False)["input_ids"]
-    cont = tok(continuation, add_special_tokens=False)["input_ids"]
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([ids + cont])).logits[0]
-    logp = torch.log_softmax(logits.float(), -1)
-    return float(sum(logp[len(ids) - 1 + i, c] for i, c in enumerate(cont)))
-
-
-@pytest.mark.parametrize("labels", [["foo", "bar"], ["sunny day", "zap"]])
-def test_prefix_cache_equals_full_sequences_and_brute_force(tiny, labels) -> None:
-    model, tok = tiny
-    template = PromptTemplate("Classify.", "Review:")
-    prefix = template.prefix([("good film", labels[0]), ("bad film", labels[1])])
-    texts = ["fine film", "awful film", "a film"]
-    cached = label_logprobs(model, tok, [template.query(t, True) for t in texts], labels, prefix)
-    full = label_logprobs(model, tok, [template.prompt([], t) for t in texts], labels)
-    joined = [prefix + template.query(t, True) for t in texts]
-    whole = label_logprobs(model, tok, joined, labels)
-    np.testing.assert_allclose(cached, whole, atol=1e-4)
-    assert cached.shape == full.shape == (3, 2)
-    for i, text in enumerate(joined):
-        for j, lab in enumerate(labels):
-            assert whole[i, j] == pytest.approx(
-                _manual_logprob(model, tok, text, " " + lab), abs=1e-4
-            )
-
-
-def test_icl_accuracy_is_the_argmax_accuracy(tiny, tasks) -> None:
-    model, tok = tiny
-    task = tasks["topic_blue_green"]
-    demos = [0, 1, 2]
-    acc = icl_accuracy(model, tok, task, demos, n_test=10)
-    prompts = [
-        task.template.prompt(task.demonstrations(demos), t) for t in task.data["test"]["text"][:10]
-    ]
-    scores = label_logprobs(model, tok, prompts, task.label_names)
-    assert acc == pytest.approx(float((scores.argmax(1) == task.data["test"]["label"][:10]).mean()))
 
 
 # ------------------------------------------------------------------------------------ Big-Bench

@@ -86,3 +86,58 @@ def test_generate_stops_at_eos_and_counts_tokens(tiny_model, tiny_tokenizer):
     assert counter.tokens > 0
     with pytest.raises(ValueError, match="2 questions but 1 answers"):
         evaluate.score_answers(tiny_model, tiny_tokenizer, ["a", "b"], ["c"])
+
+
+def _direct_logprob(model, tok, ids: list[int], continuation: list[int]) -> float:
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids + continuation])).logits[0]
+    logp = torch.log_softmax(logits.float(), -1)
+    return float(sum(logp[len(ids) - 1 + i, c] for i, c in enumerate(continuation)))
+
+
+@pytest.mark.parametrize("choices", [[" foo", " bar"], [" sunny day", " zap", " a b c"]])
+@pytest.mark.parametrize("prefix", ["", "Classify.\n\nReview: good\nLabel: foo"])
+def test_score_choices_equal_scoring_each_sequence_from_scratch(
+    tiny_model, tiny_tokenizer, choices, prefix
+):
+    prompts = ["\n\nReview: fine film\nLabel:", "\n\nReview: an awful, long film\nLabel:", "x"]
+    scores = evaluate.score_choices(tiny_model, tiny_tokenizer, prompts, choices, prefix, 2)
+    ids = lambda text: tiny_tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert scores.shape == (3, len(choices))
+    for i, prompt in enumerate(prompts):
+        for j, choice in enumerate(choices):
+            full = (ids(prefix) if prefix else []) + ids(prompt)
+            expected = _direct_logprob(tiny_model, tiny_tokenizer, full, ids(choice))
+            assert scores[i, j] == pytest.approx(expected, abs=1e-4)
+    # batch size and order of prompts do not change a prompt's scores
+    one = evaluate.score_choices(tiny_model, tiny_tokenizer, prompts[::-1], choices, prefix, 1)
+    np.testing.assert_allclose(one[::-1], scores, atol=1e-5)
+
+
+def test_score_choices_counts_the_prefix_once_and_rejects_bad_input(tiny_model, tiny_tokenizer):
+    counter = evaluate.TokenCounter()
+    prefix, prompts = "a b c d e f", ["g h", "i"]
+    evaluate.score_choices(tiny_model, tiny_tokenizer, prompts, [" x", " y"], prefix, 8, counter)
+    n = lambda t: len(tiny_tokenizer(t, add_special_tokens=False)["input_ids"])  # noqa: E731
+    assert counter.tokens == n(prefix) + sum(n(p) for p in prompts)
+    with pytest.raises(ValueError, match="choice"):
+        evaluate.score_choices(tiny_model, tiny_tokenizer, ["a"], [" x", ""])
+    with pytest.raises(ValueError, match="non-empty"):
+        evaluate.score_choices(tiny_model, tiny_tokenizer, ["a", ""], [" x"], prefix="p")
+
+
+def test_embed_texts_is_the_masked_mean_of_the_last_hidden_state(tiny_model, tiny_tokenizer):
+    texts = ["a short one", "a somewhat longer text than the first one", "x"]
+    emb = evaluate.embed_texts(tiny_model, tiny_tokenizer, texts, batch_size=2)
+    assert emb.shape == (3, tiny_model.config.hidden_size) and emb.dtype == np.float32
+    first = evaluate.embed_texts(tiny_model, tiny_tokenizer, texts, layer=0)
+    for i, text in enumerate(texts):
+        ids = torch.tensor([tiny_tokenizer(text, add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            out = tiny_model.model(input_ids=ids)
+            assert not out.last_hidden_state.requires_grad
+        np.testing.assert_allclose(emb[i], out.last_hidden_state[0].mean(0).numpy(), atol=1e-5)
+        token_embeddings = tiny_model.get_input_embeddings()(ids)[0].mean(0).detach()
+        np.testing.assert_allclose(first[i], token_embeddings.numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="empty"):
+        evaluate.embed_texts(tiny_model, tiny_tokenizer, ["a", ""])

@@ -38,3 +38,19 @@ def test_lora_finetune_and_unlearn_merge_into_plain_weights() -> None:
     )
     result = runner.run(spec)
     assert result.cost["steps"] >= 1 and result.cost["flops"] > 0
+
+
+def test_attach_lora_on_chosen_layers_only(tiny_model) -> None:
+    import pytest
+
+    from lib.train import attach_lora
+
+    wrapped = attach_lora(tiny_model, LoraSpec(r=2, alpha=4), layers=[1])
+    adapted = {
+        n.split(".layers.")[1].split(".")[0] for n, _ in wrapped.named_parameters() if "lora_" in n
+    }
+    assert adapted == {"1"}
+    trainable = [n for n, p in wrapped.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n and ".layers.1." in n for n in trainable)
+    with pytest.raises(ValueError, match="layers"):
+        attach_lora(tiny_model, LoraSpec(r=2, alpha=4), layers=[2])

@@ -268,3 +268,21 @@ def test_grid_heatmaps_share_one_scale_and_outline_marked_cells() -> None:
     assert any("<= 0 not shown" in t.get_text() for t in fig.texts)
     with pytest.raises(KeyError, match="columns"):
         plotting.grid_heatmaps(df, "epochs", "lr", "nope", "method")
+
+
+def test_line_chart_log_x_and_vertical_markers() -> None:
+    df = pd.DataFrame({"n": [1e2, 1e3, 1e4] * 2, "cost": [1, 2, 3, 1, 10, 100],
+                       "method": ["a"] * 3 + ["b"] * 3})  # fmt: skip
+    fig = plotting.line_chart(
+        df, "n", "cost", hue="method", logx=True, logy=True,
+        vlines={"break-even": 500.0, "never": float("inf")},
+    )  # fmt: skip
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    vertical = [ln for ln in ax.lines if list(ln.get_xdata()) == [500.0, 500.0]]
+    assert len(vertical) == 1
+    texts = [t.get_text() for t in ax.texts]
+    assert any(t.startswith("break-even = 500") for t in texts)
+    assert any("never" in t for t in texts)  # not drawable: noted instead
+    with pytest.raises(ValueError, match="logx"):
+        plotting.line_chart(df.assign(n=0.0), "n", "cost", logx=True)

@@ -25,11 +25,7 @@ pytestmark = pytest.mark.notebook
 
 # Warnings raised by our own code (lib/) that are known and being fixed elsewhere: file ->
 # why it is tolerated for now. Each entry is a bug; remove it with the fix.
-KNOWN_OWN_WARNINGS = {
-    # np.nanmean of all-NaN taus on the smoke profile; lib/framework.py is being rewritten into
-    # the paper module (issue 5), which must not warn.
-    "lib/framework.py": "RuntimeWarning: Mean of empty slice",
-}
+KNOWN_OWN_WARNINGS: dict[str, str] = {}  # source file -> warning text tolerated there (none)
 _DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
 
 

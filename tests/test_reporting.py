@@ -448,3 +448,21 @@ def test_cli_resolves_notebook_names(tiny: Path) -> None:
     assert reporting.resolve_notebook(str(tiny)) == tiny
     with pytest.raises(FileNotFoundError, match="available"):
         reporting.resolve_notebook("99_no_such_notebook")
+
+
+def test_published_log_lines_name_no_machine_folders() -> None:
+    import logging
+    import tempfile
+
+    from lib.paths import ROOT
+    from lib.reporting.logs import RelativePathFormatter
+
+    def shown(message: str) -> str:
+        record = logging.LogRecord("py.warnings", logging.WARNING, "x", 1, message, None, None)
+        return RelativePathFormatter().format(record)
+
+    cell = f"{tempfile.gettempdir()}/ipykernel_16152/986180070.py:5: FutureWarning: x"
+    assert shown(cell).endswith("py.warnings: <cell>:5: FutureWarning: x")
+    assert shown(f"{ROOT}/lib/train.py:3: UserWarning: y").endswith(
+        ": lib/train.py:3: UserWarning: y"
+    )

@@ -28,6 +28,8 @@ _CHOICES = {
     "name": "tiny-randomx",
     "method": "npox",
     "split": "fullx",
+    "source": "tofu",
+    "path": "some/folder",
 }
 
 

@@ -19,9 +19,9 @@ Big-Bench (`load_bigbench_task`): multiple-choice tasks of BIG-bench from the hu
 `targets`, `multiple_choice_targets`, `multiple_choice_scores`), mapped to the same schema when
 every example offers the same choices. Needs the network (GPU profile).
 
-Label scoring (`label_logprobs`, `icl_accuracy`): the log-probability of each label word after
-the prompt, the prediction being the argmax. Self-contained here for the task check of
-`bench/erase.py tasks`; torch is imported inside the functions so that building data does not.
+Label scoring is `lib.evaluate.score_choices` (the log-probability of each label word after the
+prompt, with the shared demonstrations' key/value cache); accuracy with a fixed demonstration
+set is `lib.benchmarks.icl.icl_accuracy`.
 """
 
 from __future__ import annotations
@@ -45,8 +45,6 @@ __all__ = [
     "bigbench_to_task",
     "build_task",
     "build_tasks",
-    "icl_accuracy",
-    "label_logprobs",
     "load_bigbench_task",
     "random_demonstrations",
 ]
@@ -395,84 +393,6 @@ def bigbench_to_task(task: str, raw: Any, instruction: str = "") -> Classificati
     )
     template = PromptTemplate(instruction, input_prefix="", label_prefix="Answer:")
     return ClassificationTask(task, data, template, f"BIG-bench {task} ({BIGBENCH_HUB})")
-
-
-# -------------------------------------------------------------------------------- label scoring
-def label_logprobs(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[str],
-    label_words: Sequence[str],
-    prefix: str = "",
-    label_lead: str = " ",
-) -> np.ndarray:
-    """log p(label_lead + label word | prefix + prompt) per prompt and label: (len(prompts), C).
-
-    The shared `prefix` (instruction and demonstrations) is run once and its key/value cache
-    reused for every prompt (cropped back after each). Prefix, prompt and label are tokenized
-    separately (no special tokens) and concatenated, so a label's tokens are the same after
-    every prompt. When every label is one token, one forward pass per prompt reads all labels
-    from the next-token distribution; otherwise each (prompt, label) is scored and the label
-    tokens' log-probabilities are summed. Runs under `torch.no_grad`, one sequence at a time;
-    the caller chooses the device (the model's) and dtype/autocast.
-    """
-    import torch
-    from transformers import DynamicCache
-
-    def ids_of(text: str) -> list[int]:
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    label_ids = [ids_of(label_lead + w) for w in label_words]
-    if any(len(ids) == 0 for ids in label_ids):
-        raise ValueError(f"a label word tokenizes to nothing: {list(label_words)}")
-    single = all(len(ids) == 1 for ids in label_ids)
-    device = next(model.parameters()).device
-    prefix_ids = ids_of(prefix) if prefix else []
-    cache = DynamicCache() if prefix_ids else None
-    with torch.no_grad():
-        if prefix_ids:
-            model(input_ids=torch.tensor([prefix_ids], device=device), past_key_values=cache)
-
-        def logp(seq: list[int]) -> torch.Tensor:
-            out = model(
-                input_ids=torch.tensor([seq], device=device),
-                past_key_values=cache,
-                use_cache=cache is not None,
-            )
-            if cache is not None:  # drop this sequence (negative = tokens to remove, any version)
-                cache.crop(-len(seq))
-            return torch.log_softmax(out.logits[0].float(), dim=-1)
-
-        scores = np.empty((len(prompts), len(label_ids)))
-        for i, prompt in enumerate(prompts):
-            p = ids_of(prompt)
-            if single:
-                last = logp(p)[-1]
-                scores[i] = [float(last[lab[0]]) for lab in label_ids]
-                continue
-            for j, lab in enumerate(label_ids):
-                lp = logp(p + lab)
-                pos = torch.arange(len(p) - 1, len(p) + len(lab) - 1)
-                scores[i, j] = float(lp[pos, torch.tensor(lab)].sum())
-    return scores
-
-
-def icl_accuracy(
-    model: Any,
-    tokenizer: Any,
-    task: ClassificationTask,
-    demo_indices: Sequence[int] = (),
-    n_test: int | None = None,
-) -> float:
-    """Test accuracy with one fixed list of train demonstrations (in prompt order) shared by all
-    test examples, as in a deployment that prepends the same k examples to every query
-    (ERASE, random k-shot); `()` is zero-shot. Prediction = argmax of `label_logprobs`."""
-    test = task.data["test"]
-    n = len(test) if n_test is None else min(n_test, len(test))
-    prefix = task.template.prefix(task.demonstrations(demo_indices))
-    prompts = [task.template.query(t, bool(prefix)) for t in test["text"][:n]]
-    scores = label_logprobs(model, tokenizer, prompts, task.label_names, prefix=prefix)
-    return float((scores.argmax(axis=1) == np.asarray(test["label"][:n])).mean())
 
 
 def random_demonstrations(task: ClassificationTask, k: int, seed: int = 0) -> list[int]:

@@ -74,6 +74,7 @@ def taxonomy() -> pd.DataFrame:
 # Importing the built-in method modules registers them (they import `register` from here).
 from lib.methods import (  # noqa: E402
     arithmetic,
+    erase,
     exact,
     gradient,
     input_based,
@@ -81,10 +82,12 @@ from lib.methods import (  # noqa: E402
     preference,
     relabel,
     representation,
+    sisa,
 )
 
 __all__ = [
     "arithmetic",
+    "erase",
     "exact",
     "gradient",
     "input_based",
@@ -92,6 +95,7 @@ __all__ = [
     "preference",
     "relabel",
     "representation",
+    "sisa",
     "METHODS",
     "GradientMethod",
     "Method",
@@ -103,5 +107,5 @@ __all__ = [
     "taxonomy",
     "validate",
 ]
-
-from lib.methods import pretrained  # noqa: E402,F401  (Yao et al. 2024, notebook 02)
+# Method modules register themselves on import (notebooks 02 and 01).
+from lib.methods import pretrained, second_order  # noqa: E402, F401

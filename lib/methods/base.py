@@ -34,6 +34,8 @@ FAMILIES = (
     "weight arithmetic",  # edit weights by arithmetic on fine-tuning deltas (task vectors)
     "input-based",  # in-context: prompts, weights untouched
     "exact",  # retraining without the forget data (and sharded/selection variants)
+    "influence functions / second order",  # Newton-style steps with an (inverse) Fisher/Hessian
+    "retain fine-tuning",  # fine-tune on the retain data only (forgetting by interference)
 )
 ACCESS = ("white-box", "black-box")
 

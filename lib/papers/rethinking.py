@@ -902,20 +902,8 @@ def headline_directions(table: pd.DataFrame) -> dict[str, Any]:
 
 def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
     """The compact table of the index page: one row per model, the headline numbers."""
-    columns = [
-        c
-        for c in (
-            "forget_fact_acc",
-            "paraphrase_fact_acc",
-            "forget_quality",
-            "model_utility",
-            "mia_auc",
-            "relearn_fact_acc",
-            "quant4_fact_acc",
-            "seconds",
-        )
-        if c in summary.columns
-    ]
+    # The summary's columns without the FLOP count (seconds say the cost more plainly there).
+    columns = [c for c in SUMMARY_COLUMNS if c != "flops" and c in summary.columns]
     return summary[columns]
 
 

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 LOG_ENV = "STUDY_REPORT_LOG"
@@ -41,8 +42,12 @@ class RelativePathFormatter(logging.Formatter):
     """LOG_FORMAT, with the machine's folders in a line written relative or as placeholders.
 
     Python warnings name the file that warned by its absolute path; a published log shows
-    `lib/framework.py`, `<site-packages>/tqdm/auto.py`, `~/...` instead.
+    `lib/papers/x.py`, `<site-packages>/tqdm/auto.py`, `~/...` instead; a warning raised by a
+    notebook cell (ipykernel compiles cells into temporary files) reads `<cell>`.
     """
+
+    # ipykernel's file name for a compiled cell: <tmp>/ipykernel_<pid>/<hash>.py
+    _CELL_FILE = re.compile(re.escape(tempfile.gettempdir()) + r"/ipykernel_\d+/\d+\.py")
 
     def __init__(self) -> None:
         super().__init__(LOG_FORMAT)
@@ -66,7 +71,7 @@ class RelativePathFormatter(logging.Formatter):
         )
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        text = self._CELL_FILE.sub("<cell>", super().format(record))
         for absolute, shown in self._replacements:
             text = text.replace(absolute, shown)
         return text
