@@ -350,6 +350,9 @@ def _train_result(record: dict[str, Any]) -> TrainResult:
 
 
 # --------------------------------------------------------------------------- evaluation
+_PROBES_TOLD: set[str] = set()  # probe-answer keys whose filtering outcome was logged
+
+
 def probes(model: ModelSpec, evaluation: EvalSpec) -> tuple[list[Row], bool]:
     """Real-world probes the *base* model answers correctly (checked once, cached), and
     whether filtering happened (False for a model that knows too few)."""
@@ -378,7 +381,11 @@ def probes(model: ModelSpec, evaluation: EvalSpec) -> tuple[list[Row], bool]:
     evaluable = [
         (p, a) for i, (p, a) in enumerate(zip(all_probes, answers, strict=True)) if i % 4 != 3
     ]
-    kept, filtered = filter_known([p for p, _ in evaluable], lambda _q: [a for _, a in evaluable])
+    # The same cached answers are filtered for every evaluated model: say the outcome once.
+    kept, filtered = filter_known(
+        [p for p, _ in evaluable], lambda _q: [a for _, a in evaluable], quiet=key in _PROBES_TOLD
+    )
+    _PROBES_TOLD.add(key)
     rows = [
         {
             "question": p.question,

@@ -420,6 +420,7 @@ def filter_known(
     probes: Sequence[Probe],
     answer_fn: Callable[[list[str]], list[str]],
     min_known: int = 5,
+    quiet: bool = False,
 ) -> tuple[list[Probe], bool]:
     """Keep the probes the model answers correctly.
 
@@ -428,6 +429,8 @@ def filter_known(
         answer_fn: called once with all questions; returns one generation per question (greedy
             decoding, produced by the caller), in the same order.
         min_known: if fewer probes than this are answered correctly, filtering is abandoned.
+        quiet: log the outcome at DEBUG (a caller that re-filters the same cached answers for
+            every evaluated model logs it once itself).
 
     Returns:
         `(kept, filtered)`: the correctly answered probes and True; or, when fewer than
@@ -447,7 +450,8 @@ def filter_known(
         )
     kept = [p for p, g in zip(probes, generations, strict=True) if answer_is_correct(p, g)]
     if len(kept) < min_known:
-        logger.warning(
+        logger.log(
+            logging.DEBUG if quiet else logging.WARNING,
             "only %d of %d real-world probes answered correctly (< min_known=%d); "
             "keeping all probes unfiltered",
             len(kept),
@@ -455,5 +459,10 @@ def filter_known(
             min_known,
         )
         return probes, False
-    logger.info("%d of %d real-world probes answered correctly", len(kept), len(probes))
+    logger.log(
+        logging.DEBUG if quiet else logging.INFO,
+        "%d of %d real-world probes answered correctly",
+        len(kept),
+        len(probes),
+    )
     return kept, True
