@@ -80,6 +80,9 @@ def _format_value(value: Any) -> str:
 
 
 def _plural(unit: str) -> str:
+    """English plural of a unit name: step -> steps, batch -> batches, canary -> canaries."""
+    if unit.endswith("y") and unit[-2:-1] not in ("a", "e", "i", "o", "u", ""):
+        return unit[:-1] + "ies"
     return unit + ("es" if unit.endswith(("s", "x", "ch", "sh")) else "s")
 
 

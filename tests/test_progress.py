@@ -127,3 +127,15 @@ def test_bar_mode_uses_tqdm_and_summary_is_written(
     assert "tqdm shown" in captured.err and "2/2" in captured.err
     assert "ga seed 0: done" in captured.out
     assert _lines(caplog) == ["ga seed 0: done"]  # bars are not logged, summaries are
+
+
+def test_unit_plurals() -> None:
+    from lib.progress import _plural
+
+    assert [_plural(u) for u in ("step", "batch", "canary", "day", "run")] == [
+        "steps",
+        "batches",
+        "canaries",
+        "days",
+        "runs",
+    ]
