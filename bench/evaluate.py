@@ -22,24 +22,31 @@ import torch
 
 from lib import models
 from lib.benchmarks import tofu
-from lib.benchmarks.tofu_suite import EvalSpec, SuiteStats, collect, retain_subset, summarize
+from lib.benchmarks.tofu_suite import EvalSpec, SuiteRows, SuiteStats, collect, summarize
 from lib.evaluate import TokenCounter, avg_nll_many, generate, score_answers
 from lib.specs import ModelSpec
 
 
-def naive_collect(model, tokenizer, forget, multihop, retain, holdout, probes, spec, context=""):
-    """The first suite implementation: one prompt computation per candidate answer."""
+def naive_collect(model, tokenizer, rows: SuiteRows, spec: EvalSpec, context: str = ""):
+    """The first suite implementation: one prompt computation per candidate answer, and
+    Hugging Face `generate` for every greedy answer (finished rows stay in the batch)."""
     count = TokenCounter()
     kw = {"context": context, "batch_size": spec.batch_size, "counter": count}
     gen_kw = {**kw, "max_new_tokens": spec.max_new_tokens}
-    fq = [q["question"] for q in forget]
-    rq = [q["question"] for q in retain]
-    pq = [p["question"] for p in probes]
+    forget, retain, probes = rows.forget, rows.retain, rows.probes
+
+    def questions(part, column="question"):
+        return [r[column] for r in part]
+
+    fq, rq, pq = questions(forget), questions(retain), questions(probes)
     stats = SuiteStats(
         forget=score_answers(
             model, tokenizer, fq, [q["answer"] for q in forget], vocab_stats=True, **kw
         ),
         forget_answers=[q["answer"] for q in forget],
+        forget_values=[q["value"] for q in forget],
+        forget_authors=[q["author"] for q in forget],
+        forget_scored=[bool(q["value"]) and not q.get("value_shared", False) for q in forget],
         forget_para_nll=avg_nll_many(
             model, tokenizer, fq, [[q["paraphrased_answer"]] for q in forget], **kw
         )[:, 0],
@@ -48,19 +55,25 @@ def naive_collect(model, tokenizer, forget, multihop, retain, holdout, probes, s
         ),
         forget_gen=generate(model, tokenizer, fq, **gen_kw),
         forget_para_gen=generate(
-            model, tokenizer, [q["paraphrased_question"] for q in forget], **gen_kw
+            model, tokenizer, questions(forget, "paraphrased_question"), **gen_kw
         ),
-        multihop_answers=[q["answer"] for q in multihop],
-        multihop_gen=generate(model, tokenizer, [q["question"] for q in multihop], **gen_kw),
+        multihop_values=[q["value"] for q in rows.multihop],
+        multihop_authors=[q["author"] for q in rows.multihop],
+        multihop_gen=generate(model, tokenizer, questions(rows.multihop), **gen_kw),
+        combined_forget_values=[q["forget_value"] for q in rows.combined],
+        combined_retain_values=[q["retain_value"] for q in rows.combined],
+        combined_authors=[q["forget_author"] for q in rows.combined],
+        combined_gen=generate(model, tokenizer, questions(rows.combined), **gen_kw),
         holdout=score_answers(
             model,
             tokenizer,
-            [q["question"] for q in holdout],
-            [q["answer"] for q in holdout],
+            questions(rows.holdout),
+            [q["answer"] for q in rows.holdout],
             vocab_stats=True,
             **kw,
         ),
-        holdout_answers=[q["answer"] for q in holdout],
+        holdout_answers=[q["answer"] for q in rows.holdout],
+        holdout_authors=[q["author"] for q in rows.holdout],
         retain_nll=score_answers(model, tokenizer, rq, [q["answer"] for q in retain], **kw).avg_nll,
         retain_para_nll=avg_nll_many(
             model, tokenizer, rq, [[q["paraphrased_answer"]] for q in retain], **kw
@@ -69,12 +82,15 @@ def naive_collect(model, tokenizer, forget, multihop, retain, holdout, probes, s
             model, tokenizer, rq, [q["perturbed_answers"] for q in retain], **kw
         ),
         retain_answers=[q["answer"] for q in retain],
+        retain_values=[q["value"] for q in retain],
+        retain_authors=[q["author"] for q in retain],
         retain_gen=generate(model, tokenizer, rq, **gen_kw),
         probe_nll=score_answers(model, tokenizer, pq, [p["answer"] for p in probes], **kw).avg_nll,
         probe_pert_nll=avg_nll_many(
             model, tokenizer, pq, [p["perturbed_answers"] for p in probes], **kw
         ),
         probe_answers=[p["answer"] for p in probes],
+        probe_aliases=[[p["answer"], *p.get("aliases", [])] for p in probes],
         probe_gen=generate(model, tokenizer, pq, **gen_kw),
     )
     stats.eval_tokens = count.tokens
@@ -94,19 +110,12 @@ def main() -> None:
     model_spec = ModelSpec(args.model, dtype=args.dtype)
     data = tofu.DataSpec(args.n_authors, args.qa_per_author)
     evaluation = EvalSpec()
-    bench = tofu.benchmark_data(data)
+    rows = tofu.suite_rows(model_spec, data, evaluation)
     model, tokenizer = models.load_model(model_spec.name, model_spec.dtype, model_spec.device)
-    rows = (
-        bench.forget,
-        bench.multihop,
-        retain_subset(bench.retain, evaluation.n_retain),
-        bench.holdout,
-        tofu.probes(model_spec, evaluation)[0],
-    )
     timings, results = {}, {}
     for name, fn in (("naive", naive_collect), ("shared prompt", collect)):
         start = time.perf_counter()
-        results[name] = fn(model, tokenizer, *rows, evaluation)
+        results[name] = fn(model, tokenizer, rows, evaluation)
         timings[name] = time.perf_counter() - start
     naive, fast = results["naive"], results["shared prompt"]
     nll_diff = max(
@@ -127,6 +136,7 @@ def main() -> None:
             (naive.probe_gen, fast.probe_gen),
             (naive.forget_para_gen, fast.forget_para_gen),
             (naive.multihop_gen, fast.multihop_gen),
+            (naive.combined_gen, fast.combined_gen),
         )
         for a, b in zip(x, y, strict=True)
     )
@@ -138,16 +148,17 @@ def main() -> None:
             fast.probe_gen,
             fast.forget_para_gen,
             fast.multihop_gen,
+            fast.combined_gen,
         )
     )
     metric_diff = max(
         abs(summarize(naive, naive)[k] - summarize(fast, fast)[k])
-        for k in ("model_utility", "forget_rouge", "forget_truth", "mia_auc")
+        for k in ("model_utility", "forget_fact_acc", "forget_rouge", "forget_truth", "mia_auc")
     )
     device = next(model.parameters()).device
     print(
         f"model {args.model} ({model.compute_dtype}, {device}, {torch.get_num_threads()} threads), "
-        f"{len(bench.forget)} forget / {evaluation.n_retain} retain / {len(rows[4])} probes"
+        f"{len(rows.forget)} forget / {len(rows.retain)} retain / {len(rows.probes)} probes"
     )
     print(f"{'evaluation':<16}{'seconds':>10}{'tokens':>12}")
     for name in timings:

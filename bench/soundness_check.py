@@ -44,6 +44,9 @@ def main() -> None:
     ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(defaults[name.upper()]))
     parser.add_argument("--finetune-recipe")
+    parser.add_argument(
+        "--use-lora", action="store_true", default=None, help="LoRA adapters (rank 16)"
+    )
     parser.add_argument("--model")
     args = parser.parse_args()
     params = {k.lower(): v for k, v in defaults.items()}

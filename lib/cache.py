@@ -136,14 +136,22 @@ def atomic_write_json(path: Path, value: Any, *, strict: bool = True) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; on success it replaces `target` in one rename."""
+def atomic_dir(target: Path, keep_existing: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces `target` in one rename.
+
+    `keep_existing(target)` True at the end (e.g. a concurrent process sealed the same cache
+    entry meanwhile) keeps that folder and discards ours: deleting it would pull files from
+    under the processes already reading it.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), dir=target.parent))
     try:
         yield tmp
         if target.exists():
+            if keep_existing is not None and keep_existing(target):
+                logger.info("%s was completed by another process meanwhile; keeping it", target)
+                return
             shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
@@ -333,7 +341,7 @@ def cached(
         remove_stale_temporaries(folder.parent)
     value = compute()
     if distributed.is_main():
-        with atomic_dir(folder) as tmp:
+        with atomic_dir(folder, keep_existing=is_sealed) as tmp:
             (save or save_tree)(tmp, value)
             if spec is not None:
                 from lib.specs import canonical_json
@@ -354,7 +362,11 @@ def cached_folder(kind: str, key: str, build: Callable[[Path], None], *, spec: A
     if distributed.is_main() and folder.parent.exists():
         remove_stale_temporaries(folder.parent)
     with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(atomic_dir(folder)) if distributed.is_main() else None
+        tmp = (
+            stack.enter_context(atomic_dir(folder, keep_existing=is_sealed))
+            if distributed.is_main()
+            else None
+        )
         build_dir = tmp if tmp is not None else Path(tempfile.mkdtemp(prefix=".scratch."))
         build(build_dir)
         if tmp is not None:

@@ -54,6 +54,24 @@ def test_atomic_dir_replaces_the_folder_in_one_step(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no temporary left
 
 
+def test_concurrent_builder_keeps_the_entry_another_process_sealed(tmp_path, monkeypatch):
+    """Two processes building the same entry: the one finishing second must not delete the
+    sealed folder the first one's readers already use (it failed this way on a GPU box)."""
+    monkeypatch.setenv("STUDY_CACHE_DIR", str(tmp_path))
+    folder = cache.entry_dir("models", "same-key")
+
+    def build_while_another_finishes(tmp):
+        (tmp / "weights.bin").write_text("mine")
+        with cache.atomic_dir(folder) as other:  # the concurrent process completes first
+            (other / "weights.bin").write_text("theirs")
+            cache.seal(other)
+
+    result = cache.cached_folder("models", "same-key", build_while_another_finishes)
+    assert (result / "weights.bin").read_text() == "theirs"  # the first sealed entry stays in place
+    assert cache.is_sealed(result)
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["same-key"]  # ours discarded
+
+
 # --------------------------------------------------------------------------- trees
 
 
