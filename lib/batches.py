@@ -59,15 +59,33 @@ class Batch:
         return int(self.input_ids.shape[0])
 
 
+def pad_sequences(
+    seqs: Sequence[Sequence[int]], pad: int, side: str = "right"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (len(seqs), longest) long tensors: token ids padded
+    with `pad` on `side` ("right" for scoring and training, "left" for generation, so every
+    row's last token sits in the last column); the mask is 1 on real tokens."""
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+    width = max(len(ids) for ids in seqs)
+    input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, ids in enumerate(seqs):
+        cols = slice(width - len(ids), width) if side == "left" else slice(0, len(ids))
+        input_ids[i, cols] = torch.tensor(ids, dtype=torch.long)
+        attention[i, cols] = 1
+    return input_ids, attention
+
+
 def _pad(rows: list[tuple[list[int], list[int]]], pad: int) -> Batch:
-    width = max(len(ids) for ids, _ in rows)
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    for i, (ids, labs) in enumerate(rows):
-        input_ids[i, : len(ids)] = torch.tensor(ids)
-        attention[i, : len(ids)] = 1
-        labels[i, : len(labs)] = torch.tensor(labs)
+    input_ids, attention = pad_sequences([ids for ids, _ in rows], pad)
+    labels, _ = pad_sequences([labs for _, labs in rows], IGNORE)
+    # labels are as long as their ids; pad to the same width when every label row is shorter
+    if labels.shape[1] < input_ids.shape[1]:
+        extra = torch.full(
+            (len(rows), input_ids.shape[1] - labels.shape[1]), IGNORE, dtype=torch.long
+        )
+        labels = torch.cat([labels, extra], dim=1)
     return Batch(input_ids, attention, labels)
 
 
@@ -111,13 +129,7 @@ def encode_prompts_left(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded prompt batch for generation: (input_ids, attention_mask)."""
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    width = max(len(ids) for ids in encoded)
-    input_ids = torch.full((len(encoded), width), pad_id(tokenizer), dtype=torch.long)
-    attention = torch.zeros((len(encoded), width), dtype=torch.long)
-    for i, ids in enumerate(encoded):
-        input_ids[i, width - len(ids) :] = torch.tensor(ids)
-        attention[i, width - len(ids) :] = 1
-    return input_ids, attention
+    return pad_sequences(encoded, pad_id(tokenizer), side="left")
 
 
 def is_qa(row: Row) -> bool:

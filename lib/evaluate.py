@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from lib import distributed, models
-from lib.batches import IGNORE, encode_pairs, encode_prompts_left, pad_id
+from lib.batches import IGNORE, encode_pairs, encode_prompts_left, pad_id, pad_sequences
 from lib.prompting import format_prompt
 
 logger = logging.getLogger(__name__)
@@ -408,13 +408,9 @@ def score_and_generate(
     tokens = 0
     for start in range(0, len(mine), batch_size):
         idx = mine[start : start + batch_size]
-        width = max(len(encoded_prompts[i]) for i in idx)
-        input_ids = torch.full((len(idx), width), pad_id(tokenizer), dtype=torch.long)
-        prompt_mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids = encoded_prompts[i]
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            prompt_mask[row, width - len(ids) :] = 1
+        input_ids, prompt_mask = pad_sequences(
+            [encoded_prompts[i] for i in idx], pad_id(tokenizer), side="left"
+        )
         input_ids, prompt_mask = input_ids.to(device), prompt_mask.to(device)
         positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
         with models.autocast(model):
@@ -577,13 +573,7 @@ def score_choices(
             if single
             else [prompt_ids[i] + c for i in idx for c in choice_ids]
         )
-        width = max(len(s) for s in seqs)
-        input_ids = torch.full((len(seqs), width), pad_id(tokenizer), dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for r, s in enumerate(seqs):
-            cols = slice(width - len(s), width) if single else slice(0, len(s))
-            input_ids[r, cols] = torch.tensor(s, dtype=torch.long)
-            mask[r, cols] = 1
+        input_ids, mask = pad_sequences(seqs, pad_id(tokenizer), side="left" if single else "right")
         input_ids, mask = input_ids.to(device), mask.to(device)
         positions = n_prefix + (mask.cumsum(-1) - 1).clamp(min=0)
         kwargs: dict = {"position_ids": positions, "use_cache": prefix_cache is not None}
@@ -643,12 +633,7 @@ def embed_texts(
     tokens = 0
     for start in range(0, len(mine), batch_size):
         idx = mine[start : start + batch_size]
-        width = max(len(ids[i]) for i in idx)
-        input_ids = torch.full((len(idx), width), pad_id(tokenizer), dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for r, i in enumerate(idx):
-            input_ids[r, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
-            mask[r, : len(ids[i])] = 1
+        input_ids, mask = pad_sequences([ids[i] for i in idx], pad_id(tokenizer))
         with models.autocast(model):
             out = decoder(
                 input_ids=input_ids.to(device),

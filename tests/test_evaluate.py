@@ -141,3 +141,16 @@ def test_embed_texts_is_the_masked_mean_of_the_last_hidden_state(tiny_model, tin
         np.testing.assert_allclose(first[i], token_embeddings.numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="empty"):
         evaluate.embed_texts(tiny_model, tiny_tokenizer, ["a", ""])
+
+
+def test_pad_sequences_left_and_right():
+    from lib.batches import pad_sequences
+
+    ids, mask = pad_sequences([[5, 6, 7], [8]], pad=0, side="left")
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]]
+    assert mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    ids, mask = pad_sequences([[5, 6, 7], [8]], pad=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    with pytest.raises(ValueError, match="'left' or 'right'"):
+        pad_sequences([[1]], pad=0, side="middle")
