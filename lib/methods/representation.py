@@ -125,6 +125,27 @@ def _forward_batches(
         yield encode_rows(tokenizer, rows[start : start + spec.batch_size], spec.max_length)
 
 
+def _hidden_states(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: Sequence[Row],
+    layer: int,
+    spec: TrainSpec,
+) -> Iterator[tuple[Batch, torch.Tensor]]:
+    """(batch on the model's device, block `layer`'s output) for `rows` in order, in eval mode
+    and the model's compute dtype (as training); the model's train/eval mode is restored."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in _forward_batches(tokenizer, rows, spec):
+            batch = batch.to(device)
+            with torch.no_grad(), models.autocast(model):
+                yield batch, hidden_at(model, batch, layer)
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def activation_norm(
     model: nn.Module,
@@ -137,18 +158,11 @@ def activation_norm(
     """Mean L2 norm of block `layer`'s output over the tokens `mask` selects (`token_mask`) of
     `rows`, computed in the model's compute dtype (as training), in batches of
     `spec.batch_size`."""
-    device = next(model.parameters()).device
     total, count = 0.0, 0
-    was_training = model.training
-    model.eval()
-    for batch in _forward_batches(tokenizer, rows, spec):
-        batch = batch.to(device)
-        with models.autocast(model):
-            h = hidden_at(model, batch, layer)
+    for batch, h in _hidden_states(model, tokenizer, rows, layer, spec):
         keep = token_mask(batch, mask)
         total += float(h.norm(dim=-1)[keep].double().sum())
         count += int(keep.sum())
-    model.train(was_training)
     if count == 0:
         raise ValueError("no tokens to measure the activation norm on")
     return total / count
@@ -289,18 +303,11 @@ class RMU(GradientMethod):
         """The forget term MSE(h(x_f), c) over all of `rows` (after `prepare`): batches of
         `spec.batch_size` in order, averaged weighting each batch by its sequences."""
         layer, control = self._control["layer"], self._control["c"]
-        device = next(model.parameters()).device
         total, count = 0.0, 0
-        was_training = model.training
-        model.eval()
-        for batch in _forward_batches(tokenizer, rows, spec):
-            batch = batch.to(device)
-            with models.autocast(model):
-                h = hidden_at(model, batch, layer)
-            mse = masked_mse(h, control.to(device).expand_as(h), batch, self.mask)
+        for batch, h in _hidden_states(model, tokenizer, rows, layer, spec):
+            mse = masked_mse(h, control.to(h.device).expand_as(h), batch, self.mask)
             total += float(mse) * len(batch)
             count += len(batch)
-        model.train(was_training)
         return total / count
 
     def unlearn(self, model: PreTrainedModel, data: UnlearnData, ctx: UnlearnContext) -> Unlearned:
