@@ -195,7 +195,7 @@ class GradientMethod(Method):
             loss_fn,
             spec,
             desc=ctx.desc or f"unlearn {self.name}",
-            on_step=_epoch_hook(model, ctx.on_epoch, n_rows, n_micro, spec),
+            on_step=epoch_hook(model, ctx.on_epoch, n_rows, n_micro, spec),
         )
         model = merge_lora(model)
         for p in model.parameters():
@@ -203,7 +203,7 @@ class GradientMethod(Method):
         return Unlearned(model=model, train=result)
 
 
-def _epoch_hook(
+def epoch_hook(
     model: PreTrainedModel,
     on_epoch: Callable[[PreTrainedModel, int], None] | None,
     n_rows: int,

@@ -74,7 +74,7 @@ from lib.methods.base import (
     UnlearnContext,
     UnlearnData,
     Unlearned,
-    _epoch_hook,
+    epoch_hook,
 )
 from lib.methods.losses import forward_logits, mean_nll, shifted
 from lib.specs import TrainSpec
@@ -358,7 +358,7 @@ class PretrainedMethod(GradientMethod):
             loss_fn,
             spec,
             desc=ctx.desc or f"unlearn {self.name}",
-            on_step=_epoch_hook(model, ctx.on_epoch, per_epoch, n_micro, spec),
+            on_step=epoch_hook(model, ctx.on_epoch, per_epoch, n_micro, spec),
         )
         result.reference_tokens += label_tokens
         model = merge_lora(model)
