@@ -72,7 +72,19 @@ PALETTE: tuple[str, ...] = OKABE_ITO[:-1] + _EXTRA + OKABE_ITO[-1:]
 # Reference rows (the model before unlearning, the retrained oracle) are drawn in neutral tones
 # so that the eye reads them as baselines, not as competitors.
 REFERENCE_COLORS: tuple[str, ...] = ("#000000", "#7F7F7F", "#B5B5B5")
-DEFAULT_REFERENCES: tuple[str, ...] = ("target", "retrain")
+# The rows drawn as references (greys, stars) when a figure is not told otherwise: none until a
+# notebook names its own (`use_reference_rows`), so this module knows no method or model name.
+_reference_rows: tuple[str, ...] = ()
+
+
+def use_reference_rows(names: Sequence[str]) -> tuple[str, ...]:
+    """Name the rows every later figure draws as references (the model before unlearning, the
+    oracle...): neutral greys in every palette, stars in trade-off plots. A setting of the study's
+    style, like `seaborn.set_palette`; returns the previous names."""
+    global _reference_rows
+    previous, _reference_rows = _reference_rows, tuple(str(n) for n in names)
+    return previous
+
 
 STYLE: dict[str, Any] = {
     "figure.figsize": (6.4, 4.0),
@@ -151,16 +163,16 @@ def _styled(func: Callable[..., Figure]) -> Callable[..., Figure]:
     return wrapper
 
 
-def method_colors(
-    methods: Iterable[str], reference: Sequence[str] = DEFAULT_REFERENCES
-) -> dict[str, str]:
+def method_colors(methods: Iterable[str], reference: Sequence[str] | None = None) -> dict[str, str]:
     """Map each name to a colour that stays the same across figures of the study.
 
     A name's colour depends on the name (a hash picks its preferred palette slot), not on its
     position in the list, so `npo` keeps its colour when another figure shows fewer methods.
     Two names that want the same slot are resolved in sorted order (so within one set of names
-    the result never depends on their order). Names in `reference` get neutral greys.
+    the result never depends on their order). Names in `reference` (default: those of
+    `use_reference_rows`) get neutral greys.
     """
+    reference = _reference_rows if reference is None else tuple(reference)
     names = list(dict.fromkeys(str(m) for m in methods))
     colors: dict[str, str] = {}
     refs = [n for n in names if n in reference]
@@ -380,7 +392,7 @@ def tradeoff_scatter(
     label: str = "method",
     *,
     logy: bool = True,
-    reference_rows: Sequence[str] = DEFAULT_REFERENCES,
+    reference_rows: Sequence[str] | None = None,
     threshold: float | None = 0.05,
     floor: float | None = None,
     title: str | None = None,
@@ -396,13 +408,15 @@ def tradeoff_scatter(
     `band` shades a region, e.g. the noise floor around the oracle:
     `{"x": (lo, hi), "y": (lo, hi), "label": "two oracles"}` (either axis may be omitted).
 
-    Rows whose label is in `reference_rows` (e.g. the model before unlearning and the retrained
-    oracle) are drawn as large neutral stars. Several rows per label (seeds) are all drawn and
-    the label is written once at their median. Labels never overlap each other (see
-    `place_labels`): when points coincide, their labels fan out with leader lines.
+    Rows whose label is in `reference_rows` (default: `use_reference_rows`; e.g. the model
+    before unlearning and the retrained oracle) are drawn as large neutral stars. Several rows
+    per label (seeds) are all drawn and the label is written once at their median. Labels never
+    overlap each other (see `place_labels`): when points coincide, their labels fan out with
+    leader lines.
     `threshold` draws a dashed horizontal line (the usual 0.05 significance level of forget
     quality); None draws none. `directions`/`units` (column -> value) go into the axis labels.
     """
+    reference_rows = _reference_rows if reference_rows is None else tuple(reference_rows)
     ci_columns = [c for pair in (x_ci, y_ci) if pair for c in pair]
     _check_columns(df, [x, y, label, *ci_columns])
     data = df[[label, x, y, *ci_columns]].copy()
@@ -1233,7 +1247,6 @@ def grid_heatmaps(
 
 
 __all__ = [
-    "DEFAULT_REFERENCES",
     "ERRORBAR_DEFAULT",
     "OKABE_ITO",
     "PALETTE",
@@ -1250,6 +1263,7 @@ __all__ = [
     "radar",
     "roc_curves",
     "tradeoff_scatter",
+    "use_reference_rows",
     "use_style",
 ]
 

@@ -31,8 +31,19 @@ def test_method_colors_are_stable_and_distinct() -> None:
     assert list(colors) == names
     assert len(set(colors.values())) == len(names)
     assert plotting.method_colors(reversed(names)) == colors  # order does not matter
-    refs = plotting.method_colors(["target", "npo", "retrain"])
+    refs = plotting.method_colors(["target", "npo", "retrain"], reference=["target", "retrain"])
     assert refs["target"] == "#000000" and refs["retrain"] != refs["npo"]
+    assert plotting.method_colors(["target"])["target"] != "#000000"  # core names none
+
+
+def test_reference_rows_are_a_study_setting() -> None:
+    previous = plotting.use_reference_rows(["target", "oracle"])
+    try:
+        colors = plotting.method_colors(["oracle", "npo", "target"])
+        assert colors["target"] == "#000000" and colors["oracle"] == "#7F7F7F"
+        assert plotting.method_colors(["oracle"], reference=[])["oracle"] != "#7F7F7F"
+    finally:
+        plotting.use_reference_rows(previous)
     many = plotting.method_colors([f"m{i}" for i in range(40)])
     assert len(many) == 40  # more names than colours still gets a colour each
 

@@ -39,6 +39,8 @@ __all__ = ["Config", "config", "check", "streams"]
 
 #: The learners this notebook knows, in-context first.
 IN_CONTEXT = ("erase", "random_kshot", icl.ZERO_SHOT)
+# rows drawn as references (greys) in every figure: the learner that uses no training data
+REFERENCE_ROWS = (icl.ZERO_SHOT,)
 FINE_TUNING = ("sisa", icl.RETRAIN)
 LEARNERS = (*IN_CONTEXT, *FINE_TUNING)
 #: Directions of the headline numbers (higher/lower is better; None = descriptive).

@@ -44,6 +44,8 @@ __all__ = ["Config", "config", "setup", "main_runs", "grid", "costs", "claims"]
 
 #: General perplexity may rise by at most this fraction inside the good region.
 GENERAL_TOLERANCE = 0.05
+# rows drawn as references (greys, stars) in every figure: the model before and the oracle
+REFERENCE_ROWS = ("target", "retrained")
 #: The claimed minimum ratio of retraining cost to unlearning cost.
 CLAIMED_RATIO = 1e5
 #: Columns of the main table, in order (units: perplexity, percent, AUC, FLOPs, seconds).

@@ -46,6 +46,9 @@ from lib.specs import LoraSpec, ModelSpec, TrainSpec
 
 __all__ = ["METRIC_HELP", "Config", "Sweep", "config", "setup", "sweep"]
 
+# rows drawn as references (greys, stars) in every figure: the model before and the oracle
+REFERENCE_ROWS = ("target", "retrain")
+
 #: The survey's five criteria and the measured numbers behind each, with their direction:
 #: "lower"/"higher" is better, or a number the metric should be close to (the oracle's value
 #: is used where it is "oracle").

@@ -41,6 +41,8 @@ __all__ = ["METRIC_HELP", "Config", "Point", "Results", "config", "run"]
 
 METRIC_HELP = cb.METRIC_HELP
 FIRST_ORDER = ("ga", "grad_diff", "ga_kl", "finetune_retain")
+# rows drawn as references (greys, stars) in every figure: the model before and the oracle
+REFERENCE_ROWS = ("target", "oracle")
 SECOND_ORDER = ("fisher_removal", "fisher_forgetting")
 #: Numbers recorded per method / per cycle in records.json (with `_ci` where there is one).
 RECORDED = (
